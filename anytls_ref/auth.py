@@ -1,0 +1,75 @@
+"""anytls_ref.auth — spec "Client › Authentication" and "Server › Authentication".
+
+Theory of operation: right after the TLS handshake the client sends, in one TLS record,
+
+    | sha256(password) | padding0 length   | padding0        |
+    | 32 Bytes         | Big-Endian uint16 | Variable length |
+
+padding0's length comes from line 0 of the client's padding scheme (packet 0). The server reads
+"the first data packet" and checks it; a short request or a wrong hash is an authentication
+failure, after which the server closes the connection or falls back to another service.
+
+The server decides on the bytes of the first read only (as every Go server does): it never waits
+for more bytes to make up its mind, because waiting until a prefix can no longer match would tell
+a prober, byte by byte, how much of the hash it guessed (decisions.md D5).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import struct
+from dataclasses import dataclass
+
+from .errors import AuthenticationError, LocalProtocolError
+
+PASSWORD_HASH_SIZE = 32
+_LENGTH = struct.Struct(">H")
+#: "Note: The overhead of the authentication part is 34 bytes."
+AUTH_OVERHEAD = PASSWORD_HASH_SIZE + _LENGTH.size
+MAX_PADDING0 = 0xFFFF
+
+
+def password_hash(password: str) -> bytes:
+    """sha256 of the UTF-8 password: the only form in which the password travels."""
+    return hashlib.sha256(password.encode("utf-8")).digest()
+
+
+def encode_auth(hashed_password: bytes, padding0_length: int) -> bytes:
+    """The whole authentication request; padding0 is zero bytes (its content is not specified)."""
+    if len(hashed_password) != PASSWORD_HASH_SIZE:
+        raise LocalProtocolError("the password hash must be 32 bytes (sha256)")
+    if not 0 <= padding0_length <= MAX_PADDING0:
+        raise LocalProtocolError(f"padding0 length {padding0_length} does not fit in uint16")
+    return hashed_password + _LENGTH.pack(padding0_length) + bytes(padding0_length)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRequest:
+    """A checked authentication request, as found at the start of the first read."""
+
+    padding0_length: int
+    #: bytes of padding0 not yet received (the server must still read and drop them)
+    padding0_missing: int
+    #: bytes of the first read that follow the request (the start of the frame stream)
+    rest: bytes
+
+
+def check_auth(first_read: bytes, expected_hash: bytes) -> AuthRequest:
+    """Check the server's first read against sha256(password).
+
+    Raises AuthenticationError when the read is shorter than 34 bytes or the hash differs. The
+    comparison takes the same time wherever the hashes differ (``hmac.compare_digest``).
+    """
+    if len(first_read) < AUTH_OVERHEAD:
+        # compare anyway so a short read costs the same as a wrong one
+        hmac.compare_digest(first_read[:PASSWORD_HASH_SIZE].ljust(32, b"\0"), expected_hash)
+        raise AuthenticationError(f"authentication request too short ({len(first_read)} bytes)")
+    if not hmac.compare_digest(first_read[:PASSWORD_HASH_SIZE], expected_hash):
+        raise AuthenticationError("wrong password")
+    (padding0_length,) = _LENGTH.unpack_from(first_read, PASSWORD_HASH_SIZE)
+    available = len(first_read) - AUTH_OVERHEAD
+    # "verify the authentication request (including completely reading padding0)"
+    if available >= padding0_length:
+        return AuthRequest(padding0_length, 0, bytes(first_read[AUTH_OVERHEAD + padding0_length :]))
+    return AuthRequest(padding0_length, padding0_length - available, b"")

@@ -1,0 +1,344 @@
+"""The anytls client: spec "Client › Authentication", "Client › Session", "Client › Reuse".
+
+``Client.open_stream(target)`` returns an open Stream to ``target`` through the server. It
+reuses the newest idle session or creates one (TCP, TLS, authentication, reader thread); a new
+session's first write is cmdSettings + cmdSYN + cmdPSH(target address), packet 1 of the padding
+scheme. When the stream closes and its session is healthy, the session goes back to the pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .. import CLIENT_NAME
+from .. import session as rules_mod
+from ..auth import encode_auth, password_hash
+from ..errors import AnyTLSError, PaddingSchemeError
+from ..frame import encode_psh
+from ..padding import DEFAULT, Padder, PaddingScheme, padding0_length, parse_scheme
+from ..params import ClientParams
+from ..reuse import IdlePool
+from ..socksaddr import SocksAddr, encode_socksaddr
+from .relay import set_nodelay
+from .session import Session
+from .stream import Stream, StreamOpenError
+from .tls import client_context
+from .trace import Tracer
+
+log = logging.getLogger("anytls_ref.client")
+
+#: Go's client arms a 3 s watchdog for cmdSYNACK on streams with id ≥ 2 when the server is v ≥ 2;
+#: on expiry the whole session is closed (spec "Protocol Version 2 › cmdSYNACK").
+SYNACK_WATCHDOG = 3.0
+#: How long the first stream of a new session waits for the server's outcome in all.
+FIRST_STREAM_TIMEOUT = 15.0
+#: A version ≥ 2 server answers cmdSettings with cmdServerSettings at once; with no answer in
+#: this time the server is taken for version 1 (which never sends cmdSYNACK), and the stream
+#: counts as open (decisions.md D14).
+SERVER_SETTINGS_WAIT = 2.0
+
+
+@dataclass
+class ClientConfig:
+    server: tuple[str, int]
+    password: str
+    sni: str | None = None
+    insecure: bool = False
+    ca_file: str | None = None
+    params: ClientParams | None = None
+    disable_reuse: bool = False
+    connect_timeout: float = 10.0
+    trace: bool = False
+    client_name: str | None = CLIENT_NAME
+
+
+@dataclass
+class ClientStats:
+    sessions: int = 0
+    streams: int = 0
+    reused: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self.lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+
+class ClientSession(Session):
+    """A session on the client: one stream at a time; learns the server's version."""
+
+    def __init__(self, client: Client, sock: ssl.SSLSocket, seq: int, scheme: PaddingScheme,
+                 padder: Padder) -> None:
+        super().__init__(
+            sock,
+            rules_mod.ClientRules(client.config.client_name, scheme.md5),
+            label=f"sess {seq}",
+            padder=padder,
+            tracer=Tracer() if client.config.trace else None,
+        )
+        self.client = client
+        self.seq = seq
+        self.next_stream_id = 1
+        self.settings_sent = False
+        self.created = time.monotonic()
+        self.reader: threading.Thread | None = None
+        self.alert: str | None = None
+
+    @property
+    def server_version(self) -> int | None:
+        return self.rules.server_version
+
+    def on_effect(self, effect) -> None:
+        if isinstance(effect, rules_mod.StreamReady):
+            stream = self.streams.get(effect.stream_id)
+            if stream is not None:
+                stream.set_open_result(effect.error)
+        elif isinstance(effect, rules_mod.PeerVersion):
+            log.debug("%s: server speaks version %d", self.label, effect.version)
+            for stream in list(self.streams.values()):
+                stream.wake()
+        elif isinstance(effect, rules_mod.NewPaddingScheme):
+            self.client.update_padding_scheme(effect.raw, self.label)
+
+    def _apply(self, effect) -> None:
+        if isinstance(effect, rules_mod.CloseSession) and effect.alert is not None:
+            self.alert = effect.alert
+        super()._apply(effect)
+
+    def on_closed(self) -> None:
+        self.client.session_closed(self)
+
+    def stream_closed(self, stream: Stream) -> None:
+        super().stream_closed(stream)
+        self.client.stream_done(self)
+
+    def open_stream(self, target: SocksAddr) -> Stream:
+        """Send SYN + PSH(address) (after cmdSettings on a new session) as one write."""
+        with self._state_lock:
+            stream_id = self.next_stream_id
+            self.next_stream_id += 1
+            syn = self.rules.open_stream(stream_id)
+            stream = Stream(self, stream_id)
+            self.streams[stream_id] = stream
+            first = b""
+            if not self.settings_sent:
+                # "The client must immediately send cmdSettings when starting a new session."
+                first = self.rules.settings_frame()
+                self.settings_sent = True
+        # "Packet 1 should include: cmdSettings and the first Stream's cmdSYN + cmdPSH(proxy
+        # target address)"
+        self.write(first + syn + encode_psh(stream_id, encode_socksaddr(target)))
+        return stream
+
+
+class Client:
+    """The session pool, and the one way to open streams to the server."""
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.config = config
+        self.params = config.params or ClientParams(config.password)
+        self.password_hash = password_hash(config.password)
+        self.ssl_context = client_context(insecure=config.insecure, ca_file=config.ca_file)
+        host = config.server[0]
+        self.server_hostname = config.sni or host
+        self.stats = ClientStats()
+        #: "The client should store paddingScheme in the Client object"
+        self.scheme: PaddingScheme = DEFAULT
+        self._rng = random.SystemRandom()
+        self._lock = threading.Lock()
+        self._pool: IdlePool[ClientSession] = IdlePool()
+        self._sessions: set[ClientSession] = set()
+        self._reuse_ok = not config.disable_reuse
+        self._closing = threading.Event()
+        self._cleaner: threading.Thread | None = None
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- padding scheme ----
+
+    def update_padding_scheme(self, raw: bytes, label: str) -> None:
+        try:
+            scheme = parse_scheme(raw)
+        except PaddingSchemeError as exc:
+            log.warning("%s: server sent an unusable padding scheme (%s); keeping ours", label, exc)
+            return
+        with self._lock:
+            self.scheme = scheme
+        log.info("%s: padding scheme updated by the server (md5 %s)", label, scheme.md5)
+
+    # ---- sessions ----
+
+    def _new_session(self) -> ClientSession:
+        with self._lock:
+            if self._closing.is_set():
+                raise StreamOpenError("client is closed")
+            seq = self._pool.next_seq()
+            scheme = self.scheme
+        raw = socket.create_connection(self.config.server, timeout=self.config.connect_timeout)
+        try:
+            set_nodelay(raw)
+            tls = self.ssl_context.wrap_socket(raw, server_hostname=self.server_hostname)
+        except BaseException:
+            raw.close()
+            raise
+        tls.settimeout(None)
+        try:
+            # packet 0: sha256(password) + padding0, in ONE TLS record (Go servers read one)
+            tls.sendall(encode_auth(self.password_hash, padding0_length(scheme, self._rng)))
+        except OSError:
+            tls.close()
+            raise
+        session = ClientSession(self, tls, seq, scheme, Padder(scheme, self._rng))
+        with self._lock:
+            self._sessions.add(session)
+        session.reader = threading.Thread(target=session.run_reader, name=f"anytls-sess-{seq}")
+        session.reader.start()
+        self.stats.add(sessions=1)
+        self._start_cleaner()
+        log.debug("%s: new session to %s:%d", session.label, *self.config.server)
+        return session
+
+    def _take_idle(self) -> ClientSession | None:
+        with self._lock:
+            while self._reuse_ok:
+                taken = self._pool.take()
+                if taken is None:
+                    return None
+                session = taken[1]
+                if not session.closed.is_set():
+                    return session
+        return None
+
+    def stream_done(self, session: ClientSession) -> None:
+        """A stream of ``session`` ended: back to the pool if healthy (spec "Reuse")."""
+        with self._lock:
+            if (self._reuse_ok and not session.closed.is_set() and not self._closing.is_set()
+                    and not session.streams):
+                self._pool.put(session.seq, session, time.monotonic())
+                return
+        if not session.closed.is_set() and not session.streams:
+            session.shutdown("not reused")
+
+    def session_closed(self, session: ClientSession) -> None:
+        with self._lock:
+            self._pool.discard(session.seq)
+            self._sessions.discard(session)
+
+    # ---- streams ----
+
+    def open_stream(self, target: SocksAddr) -> Stream:
+        """An open stream to ``target``; raises StreamOpenError (or OSError for the server)."""
+        for attempt in (1, 2):
+            session = self._take_idle()
+            reused = session is not None
+            if session is None:
+                session = self._new_session()
+            try:
+                stream = self._open_on(session, target, reused)
+            except StreamOpenError as exc:
+                if attempt == 1 and exc.retry_on_new_session:
+                    log.info("%s: %s; retrying on a new session", session.label, exc)
+                    continue
+                raise
+            self.stats.add(streams=1, reused=int(reused))
+            return stream
+        raise AssertionError("unreachable")
+
+    def _open_on(self, session: ClientSession, target: SocksAddr, reused: bool) -> Stream:
+        try:
+            stream = session.open_stream(target)
+        except (AnyTLSError, OSError) as exc:
+            # a pooled session that died under us: try once more on a fresh one
+            raise StreamOpenError(f"session failed: {exc}", retry_on_new_session=True) from exc
+        now = time.monotonic()
+        version = session.server_version
+        try:
+            if version is not None and version >= 2:
+                if stream.stream_id >= 2:
+                    # the v2 watchdog: no SYNACK within 3 s means the session is stuck
+                    stream.wait_open(now + SYNACK_WATCHDOG)
+                else:
+                    stream.wait_open(now + FIRST_STREAM_TIMEOUT)
+            elif version is None and stream.stream_id == 1:
+                self._wait_first(session, stream, now)
+            # a version-1 server never answers: the stream is open as soon as it is sent
+        except StreamOpenError as exc:
+            if session.alert is not None and "unsupported sid" in session.alert:
+                # the ssrlive 0.3.x server accepts only sid 1: retry once on a fresh session
+                # and stop reusing sessions with this server (decisions.md D15)
+                with self._lock:
+                    if self._reuse_ok:
+                        log.warning("server rejects reused sessions (%s); reuse disabled",
+                                    session.alert)
+                    self._reuse_ok = False
+                stream.close()
+                raise StreamOpenError(str(exc), retry_on_new_session=True) from exc
+            if reused and session.closed.is_set() and session.alert is None:
+                # an idle session that died while unused (peers.md §4): once more, on a new one
+                stream.close()
+                raise StreamOpenError(str(exc), retry_on_new_session=True) from exc
+            if "no cmdSYNACK" in str(exc):
+                log.warning("%s: %s; closing the stuck session", session.label, exc)
+                session.shutdown("cmdSYNACK timeout")
+            stream.close()
+            raise
+        return stream
+
+    def _wait_first(self, session: ClientSession, stream: Stream, start: float) -> None:
+        """First stream of a new session: wait for the server's version, then its SYNACK."""
+        stream.wait_open(start + FIRST_STREAM_TIMEOUT,
+                         assume_open_at=start + SERVER_SETTINGS_WAIT
+                         if session.server_version is None else None)
+        if session.server_version is None:
+            return  # no cmdServerSettings: a version-1 server, which sends no SYNACK
+        if session.server_version >= 2:
+            stream.wait_open(start + FIRST_STREAM_TIMEOUT)
+
+    # ---- idle cleanup ----
+
+    def _start_cleaner(self) -> None:
+        with self._lock:
+            if self._cleaner is not None or self._closing.is_set():
+                return
+            self._cleaner = threading.Thread(target=self._cleanup_loop, name="anytls-idle-cleanup")
+            self._cleaner.start()
+
+    def _cleanup_loop(self) -> None:
+        # "Regularly (such as 30s) check the session pool, close and delete sessions that have
+        # been idle for more than a certain time (such as 60s)."
+        while not self._closing.wait(self.params.idle_session_check_interval):
+            with self._lock:
+                expired = self._pool.expire(time.monotonic(), self.params.idle_session_timeout,
+                                            self.params.min_idle_session)
+            for session in expired:
+                log.debug("%s: idle too long, closing", session.label)
+                session.shutdown("idle timeout")
+
+    def idle_sessions(self) -> list[ClientSession]:
+        with self._lock:
+            return self._pool.sessions()
+
+    def close(self) -> None:
+        """Close every session and join every thread this client started."""
+        self._closing.set()
+        with self._lock:
+            sessions = list(self._sessions)
+            cleaner = self._cleaner
+        for session in sessions:
+            session.shutdown("client closing")
+        for session in sessions:
+            if session.reader is not None:
+                session.reader.join()
+        if cleaner is not None:
+            cleaner.join()

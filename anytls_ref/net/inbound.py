@@ -1,0 +1,282 @@
+"""The client's local listener: SOCKS5 (RFC 1928) and HTTP proxy on one port.
+
+The first byte tells them apart: 0x05 is SOCKS5; an ASCII letter starts an HTTP request
+(``CONNECT host:port`` or an absolute-URI request such as ``GET http://host/``). Anything else
+is closed with a log line. Each accepted connection gets one thread, which opens an anytls
+stream through the Client and then relays.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+import threading
+from urllib.parse import urlsplit
+
+from ..errors import AnyTLSError
+from ..socksaddr import SocksAddr
+from .client import Client
+from .relay import relay_stream, set_nodelay
+from .stream import StreamOpenError
+
+log = logging.getLogger("anytls_ref.inbound")
+
+SOCKS_VERSION = 0x05
+SOCKS_NO_AUTH = 0x00
+SOCKS_NO_ACCEPTABLE = 0xFF
+SOCKS_CMD_CONNECT = 0x01
+SOCKS_CMD_UDP_ASSOCIATE = 0x03
+# reply codes (RFC 1928 §6)
+REP_SUCCEEDED = 0x00
+REP_GENERAL_FAILURE = 0x01
+REP_NETWORK_UNREACHABLE = 0x03
+REP_HOST_UNREACHABLE = 0x04
+REP_CONNECTION_REFUSED = 0x05
+REP_TTL_EXPIRED = 0x06
+REP_COMMAND_NOT_SUPPORTED = 0x07
+REP_ADDRESS_TYPE_NOT_SUPPORTED = 0x08
+
+MAX_HTTP_HEAD = 64 * 1024
+HANDSHAKE_TIMEOUT = 30.0
+
+
+def socks_reply_code(error: str) -> int:
+    """Map a stream-open error text (a SYNACK's or ours) to the closest SOCKS5 reply code."""
+    text = error.lower()
+    if "refused" in text:
+        return REP_CONNECTION_REFUSED
+    if "network is unreachable" in text:
+        return REP_NETWORK_UNREACHABLE
+    if "timed out" in text or "timeout" in text or "no cmdsynack" in text:
+        return REP_TTL_EXPIRED
+    if "unreachable" in text or "resolve" in text or "name" in text or "no address" in text:
+        return REP_HOST_UNREACHABLE
+    return REP_GENERAL_FAILURE
+
+
+class ProtocolViolation(Exception):
+    """The local application spoke broken SOCKS5 or HTTP."""
+
+
+def recv_exactly(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ProtocolViolation("connection closed during the handshake")
+        data += chunk
+    return data
+
+
+class ProxyInbound:
+    """SOCKS5 + HTTP proxy listener feeding a Client. ``close()`` stops and joins everything."""
+
+    def __init__(self, listen: tuple[str, int], client: Client) -> None:
+        self.client = client
+        self._listener = socket.create_server(listen)
+        self.address: tuple[str, int] = self._listener.getsockname()[:2]
+        self._lock = threading.Lock()
+        self._threads: set[threading.Thread] = set()
+        self._socks: set[socket.socket] = set()
+        self._closing = threading.Event()
+        self._accept_thread: threading.Thread | None = None
+        self._seq = 0
+
+    def __enter__(self) -> ProxyInbound:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> None:
+        self._accept_thread = threading.Thread(target=self._accept_loop, name="anytls-inbound")
+        self._accept_thread.start()
+        log.info("SOCKS5/HTTP proxy listening on %s:%d", *self.address)
+
+    def _accept_loop(self) -> None:
+        while not self._closing.is_set():
+            try:
+                conn, peer = self._listener.accept()
+            except OSError:
+                if self._closing.is_set():
+                    return
+                continue
+            with self._lock:
+                if self._closing.is_set():
+                    conn.close()
+                    return
+                self._seq += 1
+                thread = threading.Thread(target=self._handle, args=(conn, self._seq),
+                                          name=f"anytls-in-{self._seq}")
+                self._threads.add(thread)
+                self._socks.add(conn)
+            thread.start()
+
+    def close(self) -> None:
+        self._closing.set()
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._listener.close()
+        if self._accept_thread is not None:
+            self._accept_thread.join()
+        with self._lock:
+            socks = list(self._socks)
+        for conn in socks:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        # a handler may be inside open_stream; closing the client fails it promptly
+        self.client.close()
+        while True:
+            with self._lock:
+                threads = list(self._threads)
+            if not threads:
+                break
+            for thread in threads:
+                thread.join()
+
+    def _handle(self, conn: socket.socket, seq: int) -> None:
+        name = f"in {seq}"
+        try:
+            set_nodelay(conn)
+            conn.settimeout(HANDSHAKE_TIMEOUT)
+            first = conn.recv(1, socket.MSG_PEEK)
+            if not first:
+                return
+            if first[0] == SOCKS_VERSION:
+                self._socks5(conn, name)
+            elif first.isalpha():
+                self._http(conn, name)
+            else:
+                log.info("%s: first byte 0x%02x is neither SOCKS5 nor HTTP; closing",
+                         name, first[0])
+        except (ProtocolViolation, OSError, AnyTLSError) as exc:
+            log.info("%s: %s", name, exc)
+        except Exception:
+            log.exception("%s: unexpected error", name)
+        finally:
+            with self._lock:
+                self._socks.discard(conn)
+                self._threads.discard(threading.current_thread())
+            conn.close()
+
+    def _open(self, target: SocksAddr, name: str):
+        try:
+            return self.client.open_stream(target), None
+        except StreamOpenError as exc:
+            log.info("%s: %s: %s", name, target, exc)
+            return None, str(exc)
+        except (OSError, AnyTLSError) as exc:
+            log.warning("%s: cannot reach the anytls server: %s", name, exc)
+            return None, f"server unreachable: {exc}"
+
+    # ---- SOCKS5 ----
+
+    def _socks5(self, conn: socket.socket, name: str) -> None:
+        _, n_methods = recv_exactly(conn, 2)
+        methods = recv_exactly(conn, n_methods)
+        if SOCKS_NO_AUTH not in methods:
+            conn.sendall(bytes((SOCKS_VERSION, SOCKS_NO_ACCEPTABLE)))
+            raise ProtocolViolation("SOCKS5 client offers no 'no authentication' method")
+        conn.sendall(bytes((SOCKS_VERSION, SOCKS_NO_AUTH)))
+        version, command, _, atyp = recv_exactly(conn, 4)
+        if version != SOCKS_VERSION:
+            raise ProtocolViolation(f"SOCKS request version {version}")
+        target = self._socks_addr(conn, atyp)
+        if target is None:
+            self._socks_reply(conn, REP_ADDRESS_TYPE_NOT_SUPPORTED)
+            raise ProtocolViolation(f"SOCKS5 address type {atyp} not supported")
+        if command != SOCKS_CMD_CONNECT:
+            self._socks_reply(conn, REP_COMMAND_NOT_SUPPORTED)
+            raise ProtocolViolation(f"SOCKS5 command {command} not supported")
+        stream, error = self._open(target, name)
+        if stream is None:
+            # a refused target behind a v2 server is a SOCKS failure, not "success then close"
+            self._socks_reply(conn, socks_reply_code(error or ""))
+            return
+        try:
+            self._socks_reply(conn, REP_SUCCEEDED)
+            conn.settimeout(None)
+            relay_stream(stream, conn, name=f"{name} {target}")
+        finally:
+            stream.close()
+
+    @staticmethod
+    def _socks_addr(conn: socket.socket, atyp: int) -> SocksAddr | None:
+        if atyp == 0x01:
+            host = socket.inet_ntop(socket.AF_INET, recv_exactly(conn, 4))
+        elif atyp == 0x04:
+            host = socket.inet_ntop(socket.AF_INET6, recv_exactly(conn, 16))
+        elif atyp == 0x03:
+            (length,) = recv_exactly(conn, 1)
+            host = recv_exactly(conn, length).decode("ascii", errors="replace")
+        else:
+            return None
+        (port,) = struct.unpack(">H", recv_exactly(conn, 2))
+        return SocksAddr(host, port)
+
+    @staticmethod
+    def _socks_reply(conn: socket.socket, code: int) -> None:
+        conn.sendall(bytes((SOCKS_VERSION, code, 0x00, 0x01, 0, 0, 0, 0, 0, 0)))
+
+    # ---- HTTP proxy ----
+
+    def _http(self, conn: socket.socket, name: str) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = conn.recv(8192)
+            if not chunk:
+                raise ProtocolViolation("connection closed inside the HTTP request head")
+            head += chunk
+            if len(head) > MAX_HTTP_HEAD:
+                conn.sendall(b"HTTP/1.1 431 Request Header Fields Too Large\r\n\r\n")
+                raise ProtocolViolation("HTTP request head too large")
+        head, _, body = head.partition(b"\r\n\r\n")
+        request_line, *header_lines = head.split(b"\r\n")
+        try:
+            method, uri, version = request_line.decode("latin-1").split(" ")
+        except ValueError:
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            raise ProtocolViolation(f"bad HTTP request line {request_line[:80]!r}") from None
+        if method.upper() == "CONNECT":
+            host, _, port = uri.rpartition(":")
+            target = SocksAddr(host.strip("[]"), int(port)) if port.isdigit() and host else None
+            first = body
+        else:
+            url = urlsplit(uri)
+            if url.scheme.lower() != "http" or not url.hostname:
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+                raise ProtocolViolation(f"not a proxy request: {method} {uri[:80]}")
+            target = SocksAddr(url.hostname, url.port or 80)
+            path = url.path or "/"
+            if url.query:
+                path += "?" + url.query
+            # origin-form request line; one request per connection (Connection: close)
+            kept = [h for h in header_lines if not h.lower().startswith(
+                (b"proxy-connection:", b"proxy-authorization:", b"connection:", b"keep-alive:"))]
+            first = b"\r\n".join([f"{method} {path} {version}".encode("latin-1"), *kept,
+                                  b"Connection: close", b"", b""]) + body
+        if target is None:
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            raise ProtocolViolation(f"bad CONNECT target {uri[:80]!r}")
+        stream, error = self._open(target, name)
+        if stream is None:
+            message = (error or "error").encode("utf-8", errors="replace")[:200]
+            conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n"
+                         b"Connection: close\r\nContent-Length: " + str(len(message) + 1).encode()
+                         + b"\r\n\r\n" + message + b"\n")
+            return
+        try:
+            if method.upper() == "CONNECT":
+                conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            if first:
+                stream.sendall(first)
+            conn.settimeout(None)
+            relay_stream(stream, conn, name=f"{name} {target}")
+        finally:
+            stream.close()

@@ -1,0 +1,325 @@
+"""The anytls server: spec "Server › Authentication", "Server › Session", "Server › Proxy".
+
+One accept thread; per TLS connection one thread that does the handshake and the
+authentication under a deadline, then runs the session reader; per stream one thread that
+reads the target address, dials it, answers cmdSYNACK (version 2 clients) and relays.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .. import session as rules_mod
+from ..auth import AUTH_OVERHEAD, check_auth, password_hash
+from ..errors import AnyTLSError, AuthenticationError, ConnectionClosed
+from ..frame import NEED_DATA
+from ..padding import DEFAULT_SCHEME, PaddingScheme, parse_scheme
+from ..socksaddr import SocksAddr, decode_socksaddr
+from ..uot import UOT_LEGACY_MAGIC, UOT_V2_MAGIC
+from .relay import relay_sockets, relay_stream, set_nodelay
+from .session import Session
+from .stream import Stream
+from .tls import server_context
+from .trace import Tracer
+
+log = logging.getLogger("anytls_ref.server")
+
+#: The first read of the authentication: Go servers read one TLS record (at most 16 KiB).
+FIRST_READ_SIZE = 1 << 14
+
+
+@dataclass
+class ServerConfig:
+    listen: tuple[str, int]
+    password: str
+    cert_file: str | None = None
+    key_file: str | None = None
+    padding_scheme: bytes = DEFAULT_SCHEME
+    fallback: tuple[str, int] | None = None
+    min_version: int = 1
+    handshake_timeout: float = 10.0  #: TLS handshake plus authentication
+    dial_timeout: float = 10.0  #: connecting to a stream's target
+    address_timeout: float = 30.0  #: waiting for a new stream's target address
+    trace: bool = False
+
+
+@dataclass
+class ServerStats:
+    connections: int = 0
+    auth_failures: int = 0
+    sessions: int = 0
+    streams: int = 0
+    bytes_up: int = 0  #: client → target
+    bytes_down: int = 0  #: target → client
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self.lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+
+class ServerSession(Session):
+    """A session on the server: starts a thread per stream the client opens."""
+
+    def __init__(self, server: Server, sock: ssl.SSLSocket, label: str) -> None:
+        scheme = server.scheme
+        super().__init__(
+            sock,
+            rules_mod.ServerRules(scheme.md5, scheme.raw, server.config.min_version),
+            label=label,
+            tracer=Tracer() if server.config.trace else None,
+        )
+        self.server = server
+        self._stream_threads: list[threading.Thread] = []
+
+    def on_effect(self, effect) -> None:
+        if isinstance(effect, rules_mod.OpenStream):
+            stream = Stream(self, effect.stream_id)
+            with self._state_lock:
+                self.streams[effect.stream_id] = stream
+            self._stream_threads = [t for t in self._stream_threads if t.is_alive()]
+            thread = threading.Thread(
+                target=self._serve_stream, args=(stream,),
+                name=f"{self.label}-sid{effect.stream_id}",
+            )
+            self._stream_threads.append(thread)
+            self.server.stats.add(streams=1)
+            thread.start()
+
+    def on_closed(self) -> None:
+        for thread in self._stream_threads:
+            thread.join()
+
+    def report(self, stream: Stream, error: str | None) -> None:
+        """Tell the client how the outbound connection went (cmdSYNACK for v ≥ 2)."""
+        with self._state_lock:
+            effects = self.rules.stream_result(stream.stream_id, error)
+            if error is not None:
+                self.streams.pop(stream.stream_id, None)
+        self._apply_all(effects, quiet=True)
+
+    def _serve_stream(self, stream: Stream) -> None:
+        name = f"{self.label} sid {stream.stream_id}"
+        try:
+            target, rest = read_target(stream, self.server.config.address_timeout)
+            if target.host in (UOT_V2_MAGIC, UOT_LEGACY_MAGIC):
+                self.report(stream, "UDP over TCP is not supported by this server yet")
+                return
+            try:
+                outbound = socket.create_connection(
+                    (target.host, target.port), timeout=self.server.config.dial_timeout)
+            except OSError as exc:
+                log.info("%s: dial %s failed: %s", name, target, exc)
+                self.report(stream, f"dial {target}: {exc.strerror or exc}")
+                return
+            with outbound:
+                outbound.settimeout(None)
+                set_nodelay(outbound)
+                self.report(stream, None)
+                log.debug("%s: connected to %s", name, target)
+                if rest:
+                    outbound.sendall(rest)
+                relay_stream(stream, outbound, name=name)
+        except AnyTLSError as exc:
+            # a malformed or missing address ends this stream only (SYNACK error, then FIN)
+            log.info("%s: %s", name, exc)
+            self.report(stream, str(exc))
+        except OSError as exc:
+            log.info("%s: %s", name, exc)
+        finally:
+            self.server.stats.add(bytes_up=stream.bytes_in, bytes_down=stream.bytes_out)
+            stream.close()
+
+
+def read_target(stream: Stream, timeout: float) -> tuple[SocksAddr, bytes]:
+    """The SocksAddr at the start of a stream, and any bytes after it."""
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = decode_socksaddr(buf)
+        if result is not NEED_DATA:
+            addr, used = result
+            return addr, buf[used:]
+        try:
+            data = stream.recv(timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            raise ConnectionClosed("no target address in time") from None
+        if not data:
+            raise ConnectionClosed("stream closed before its target address")
+        buf += data
+
+
+class Server:
+    """Listens, accepts, and owns every connection thread. ``close()`` stops and joins them."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.scheme: PaddingScheme = parse_scheme(config.padding_scheme)
+        self.password_hash = password_hash(config.password)
+        self.ssl_context = server_context(config.cert_file, config.key_file)
+        self.stats = ServerStats()
+        self._listener = socket.create_server(config.listen, reuse_port=False)
+        self.address: tuple[str, int] = self._listener.getsockname()[:2]
+        self._lock = threading.Lock()
+        self._conn_threads: set[threading.Thread] = set()
+        self._open_socks: set[socket.socket] = set()
+        self._sessions: set[ServerSession] = set()
+        self._closing = threading.Event()
+        self._accept_thread: threading.Thread | None = None
+        self._seq = 0
+
+    def __enter__(self) -> Server:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> None:
+        self._accept_thread = threading.Thread(target=self._accept_loop, name="anytls-server")
+        self._accept_thread.start()
+        log.info("anytls server listening on %s:%d", *self.address)
+
+    def _accept_loop(self) -> None:
+        while not self._closing.is_set():
+            try:
+                raw, peer = self._listener.accept()
+            except OSError:
+                if self._closing.is_set():
+                    return
+                continue
+            with self._lock:
+                if self._closing.is_set():
+                    raw.close()
+                    return
+                self._seq += 1
+                thread = threading.Thread(target=self._handle, args=(raw, peer, self._seq),
+                                          name=f"anytls-conn-{self._seq}")
+                self._conn_threads.add(thread)
+                self._open_socks.add(raw)
+            self.stats.add(connections=1)
+            thread.start()
+
+    def close(self) -> None:
+        """Stop accepting, end every session, and join every thread."""
+        self._closing.set()
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes accept() on Linux
+        except OSError:
+            pass
+        self._listener.close()
+        if self._accept_thread is not None:
+            self._accept_thread.join()
+        with self._lock:
+            socks = list(self._open_socks)
+            sessions = list(self._sessions)
+        for session in sessions:
+            session.shutdown("server closing")
+        for raw in socks:
+            try:
+                raw.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        while True:
+            with self._lock:
+                threads = list(self._conn_threads)
+            if not threads:
+                break
+            for thread in threads:
+                thread.join()
+
+    # ---- one connection ----
+
+    def _handle(self, raw: socket.socket, peer: tuple, seq: int) -> None:
+        label = f"conn {seq}"
+        try:
+            set_nodelay(raw)
+            raw.settimeout(self.config.handshake_timeout)
+            try:
+                tls = self.ssl_context.wrap_socket(raw, server_side=True)
+            except (OSError, ssl.SSLError) as exc:
+                log.info("%s from %s: TLS handshake failed: %s", label, peer[0], exc)
+                return
+            with self._lock:
+                self._open_socks.discard(raw)
+                self._open_socks.add(tls)
+            self._serve_tls(tls, peer, label)
+        except Exception:  # the last line of defence: one log line, never a thread traceback
+            log.exception("%s: unexpected error", label)
+        finally:
+            with self._lock:
+                self._open_socks.discard(raw)
+                self._conn_threads.discard(threading.current_thread())
+            raw.close()
+
+    def _serve_tls(self, tls: ssl.SSLSocket, peer: tuple, label: str) -> None:
+        try:
+            first = tls.recv(FIRST_READ_SIZE)
+            request = check_auth(first, self.password_hash)
+            missing = request.padding0_missing
+            while missing:  # "including completely reading padding0"
+                chunk = tls.recv(min(missing, FIRST_READ_SIZE))
+                if not chunk:
+                    raise ConnectionClosed("closed while sending padding0")
+                missing -= len(chunk)
+            initial = request.rest
+        except AuthenticationError as exc:
+            self.stats.add(auth_failures=1)
+            log.info("%s from %s: authentication failed (%s)", label, peer[0], exc)
+            self._fallback(tls, first, label)
+            self._discard(tls)
+            return
+        except (OSError, ConnectionClosed) as exc:
+            log.info("%s from %s: closed during authentication: %s", label, peer[0], exc)
+            self._discard(tls)
+            return
+        tls.settimeout(None)
+        session = ServerSession(self, tls, label)
+        with self._lock:
+            self._open_socks.discard(tls)
+            if self._closing.is_set():
+                tls.close()
+                return
+            self._sessions.add(session)
+        self.stats.add(sessions=1)
+        log.debug("%s from %s: authenticated", label, peer[0])
+        try:
+            session.run_reader(initial)
+        finally:
+            with self._lock:
+                self._sessions.discard(session)
+            reason = session.error
+            if reason is not None and not isinstance(reason, ConnectionClosed):
+                log.info("%s: session ended: %s", label, reason)
+
+    def _discard(self, tls: ssl.SSLSocket) -> None:
+        with self._lock:
+            self._open_socks.discard(tls)
+        tls.close()
+
+    def _fallback(self, tls: ssl.SSLSocket, first: bytes, label: str) -> None:
+        """Relay a failed authentication to the fallback service, or just close."""
+        if self.config.fallback is None:
+            return
+        try:
+            backend = socket.create_connection(self.config.fallback,
+                                               timeout=self.config.dial_timeout)
+        except OSError as exc:
+            log.info("%s: fallback %s:%d unreachable: %s", label, *self.config.fallback, exc)
+            return
+        with backend:
+            backend.settimeout(None)
+            tls.settimeout(None)
+            set_nodelay(backend)
+            try:
+                # every byte already read goes first, so the visitor sees the real service
+                backend.sendall(first)
+            except OSError:
+                return
+            relay_sockets(tls, backend, name=f"{label} fallback")

@@ -1,0 +1,157 @@
+"""Stream: one anytls stream as a small socket-like object (recv / sendall / close).
+
+The session's reader thread ``feed``s it the data of cmdPSH frames; the thread that serves the
+stream ``recv``s from it. The buffer is bounded (STREAM_BUFFER_LIMIT): when it is full the reader
+waits, so a slow consumer pushes back on the peer through TCP, as Go's synchronous pipe does,
+and memory per stream stays bounded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from ..errors import ConnectionClosed
+
+if TYPE_CHECKING:
+    from .session import Session
+
+#: Most bytes a stream holds that its consumer has not read yet.
+STREAM_BUFFER_LIMIT = 1 << 20
+
+
+class StreamOpenError(Exception):
+    """A stream could not be opened: the server's SYNACK error, a timeout, a closed session."""
+
+    def __init__(self, message: str, *, retry_on_new_session: bool = False) -> None:
+        super().__init__(message)
+        self.retry_on_new_session = retry_on_new_session
+
+
+class Stream:
+    def __init__(self, session: Session, stream_id: int) -> None:
+        self.session = session
+        self.stream_id = stream_id
+        self._cond = threading.Condition()
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
+        self._peer_closed = False  # cmdFIN received
+        self._closed = False  # closed on our side
+        self._error: BaseException | None = None  # the session died
+        # client side: None while waiting for cmdSYNACK, then "" (ready) or the error text
+        self._open_result: str | None = None
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    def __repr__(self) -> str:
+        return f"<Stream {self.session.label} sid={self.stream_id}>"
+
+    # ---- called by the session reader ----
+
+    def feed(self, data: bytes) -> None:
+        with self._cond:
+            while self._buffered >= STREAM_BUFFER_LIMIT and not (self._closed or self._error):
+                self._cond.wait()
+            if self._closed or self._error:
+                return  # nobody will read it
+            self._chunks.append(data)
+            self._buffered += len(data)
+            if self._open_result is None:
+                self._open_result = ""  # data means the stream is open (v1 or early data)
+            self._cond.notify_all()
+
+    def peer_closed(self) -> None:
+        with self._cond:
+            self._peer_closed = True
+            if self._open_result is None:
+                self._open_result = "stream closed by the server"
+            self._cond.notify_all()
+
+    def session_failed(self, error: BaseException) -> None:
+        with self._cond:
+            self._error = error
+            if self._open_result is None:
+                self._open_result = f"session closed: {error}"
+            self._cond.notify_all()
+
+    def set_open_result(self, error: str | None) -> None:
+        with self._cond:
+            if self._open_result is None:
+                self._open_result = error or ""
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        """Make waiters re-check their condition (e.g. the session learned the peer version)."""
+        with self._cond:
+            self._cond.notify_all()
+
+    # ---- called by the stream's user ----
+
+    def wait_open(self, deadline: float, *, assume_open_at: float | None = None) -> None:
+        """Client: block until the stream is known to be open; raise StreamOpenError if not.
+
+        ``assume_open_at``: a time after which, with no answer yet, the stream counts as open
+        (used while the server's version is unknown: a version-1 server never answers).
+        """
+        with self._cond:
+            while self._open_result is None:
+                now = time.monotonic()
+                if assume_open_at is not None and now >= assume_open_at:
+                    return
+                if now >= deadline:
+                    raise StreamOpenError("no cmdSYNACK from the server in time")
+                wait_until = deadline if assume_open_at is None else min(deadline, assume_open_at)
+                self._cond.wait(wait_until - now)
+            if self._open_result:
+                raise StreamOpenError(self._open_result)
+
+    def recv(self, max_bytes: int = 1 << 16, timeout: float | None = None) -> bytes:
+        """Next data, at most ``max_bytes``; b"" once the stream ended (FIN or local close).
+
+        Raises ConnectionClosed if the session died, TimeoutError if ``timeout`` passed.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while not self._chunks:
+                if self._peer_closed or self._closed:
+                    return b""
+                if self._error is not None:
+                    raise ConnectionClosed(f"session closed: {self._error}")
+                if deadline is None:
+                    self._cond.wait()
+                elif not self._cond.wait(deadline - time.monotonic()):
+                    if not self._chunks:
+                        raise TimeoutError("no data in time")
+            chunk = self._chunks.popleft()
+            if len(chunk) > max_bytes:
+                self._chunks.appendleft(chunk[max_bytes:])
+                chunk = chunk[:max_bytes]
+            was_full = self._buffered >= STREAM_BUFFER_LIMIT
+            self._buffered -= len(chunk)
+            if was_full:
+                self._cond.notify_all()  # the reader may be waiting for room
+        self.bytes_in += len(chunk)
+        return chunk
+
+    def sendall(self, data: bytes) -> None:
+        if self._closed or self._peer_closed:
+            raise ConnectionClosed("stream is closed")
+        self.session.send_data(self.stream_id, data)
+        self.bytes_out += len(data)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Close on our side: sends cmdFIN unless the peer closed first (FIN is never echoed)."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._chunks.clear()
+            self._buffered = 0
+            self._cond.notify_all()
+        self.session.stream_closed(self)

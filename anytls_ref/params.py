@@ -1,0 +1,35 @@
+"""anytls_ref.params — spec "Protocol Parameters".
+
+Theory of operation: "The anytls protocol parameters do not include TLS parameters." The client
+has a password and the three reuse knobs; the server has an optional padding scheme. Defaults
+are the spec's own examples ("such as 30s", "such as 60s"). Unlike Go we do not raise interval
+or timeout values of 5 s or less to 30 s (decisions.md D9): tests and users may want them short.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .padding import DEFAULT_SCHEME
+
+DEFAULT_IDLE_CHECK_INTERVAL = 30.0
+DEFAULT_IDLE_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClientParams:
+    password: str  #: "Required, string type, password for protocol authentication."
+    idle_session_check_interval: float = DEFAULT_IDLE_CHECK_INTERVAL  #: seconds
+    idle_session_timeout: float = DEFAULT_IDLE_TIMEOUT  #: seconds
+    min_idle_session: int = 0  #: idle sessions kept open however long idle
+
+    def __post_init__(self) -> None:
+        if self.idle_session_check_interval <= 0 or self.idle_session_timeout <= 0:
+            raise ValueError("idle check interval and idle timeout must be positive")
+        if self.min_idle_session < 0:
+            raise ValueError("min idle sessions must be 0 or more")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerParams:
+    padding_scheme: bytes = field(default=DEFAULT_SCHEME)  #: "Optional, string type"

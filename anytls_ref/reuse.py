@@ -1,0 +1,88 @@
+"""anytls_ref.reuse — spec "Client › Reuse": the idle session pool policy.
+
+Theory of operation: "The client must implement session layer reuse functionality."
+
+    TCP Proxy -> Stream -> Session -> TLS -> TCP
+
+* Before creating a session, take the idle session with the largest ``Seq`` ("prioritize
+  reusing the latest session"); with none idle, create one with the next ``Seq``.
+* When a stream ends and its session saw no error, the session goes back into the pool, idle
+  since now.
+* Regularly (e.g. every 30 s) close sessions idle longer than a timeout (e.g. 60 s), keeping the
+  ``min_idle`` newest ("prioritize cleaning up the oldest session").
+
+This module is the policy only: no locks, no clock. The caller passes ``now`` and serialises
+calls (net/client.py holds a lock around it). ``S`` is whatever the caller calls a session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+S = TypeVar("S")
+
+
+@dataclass(slots=True)
+class _Idle(Generic[S]):
+    session: S
+    idle_since: float
+
+
+class IdlePool(Generic[S]):
+    """Idle sessions keyed by their ``Seq``."""
+
+    def __init__(self) -> None:
+        self._idle: dict[int, _Idle[S]] = {}
+        self._last_seq = 0
+
+    def next_seq(self) -> int:
+        """"The sequence number Seq of the Session should be monotonically increasing within a
+        Client." """
+        self._last_seq += 1
+        return self._last_seq
+
+    def put(self, seq: int, session: S, now: float) -> None:
+        """The session's stream ended without error: it is idle from ``now``."""
+        self._idle[seq] = _Idle(session, now)
+
+    def take(self) -> tuple[int, S] | None:
+        """Remove and return the idle session with the largest Seq, or None."""
+        if not self._idle:
+            return None
+        seq = max(self._idle)
+        return seq, self._idle.pop(seq).session
+
+    def discard(self, seq: int) -> None:
+        self._idle.pop(seq, None)
+
+    def __len__(self) -> int:
+        return len(self._idle)
+
+    def sessions(self) -> list[S]:
+        """Idle sessions, newest first."""
+        return [self._idle[seq].session for seq in sorted(self._idle, reverse=True)]
+
+    def idle_since(self, seq: int) -> float | None:
+        entry = self._idle.get(seq)
+        return entry.idle_since if entry else None
+
+    def expire(self, now: float, idle_timeout: float, min_idle: int) -> list[S]:
+        """Remove and return the sessions to close.
+
+        Walks newest to oldest, as Go does: a session idle for less than ``idle_timeout`` stays
+        and counts as kept; an older one also stays (with its idle time restarted) while fewer
+        than ``min_idle`` are kept; the rest are returned for closing.
+        """
+        kept = 0
+        to_close: list[S] = []
+        for seq in sorted(self._idle, reverse=True):
+            entry = self._idle[seq]
+            if now - entry.idle_since <= idle_timeout:
+                kept += 1
+            elif kept < min_idle:
+                entry.idle_since = now
+                kept += 1
+            else:
+                to_close.append(self._idle.pop(seq).session)
+        return to_close
