@@ -197,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from .demo import run_demo
 
+            if "--log-level" not in (argv or sys.argv):
+                logging.getLogger().setLevel(logging.WARNING)  # keep the demo's story readable
             return run_demo()
     except UsageError as exc:
         print(f"anytls-ref: error: {exc}", file=sys.stderr)

@@ -119,8 +119,8 @@ class ClientSession(Session):
         super().stream_closed(stream)
         self.client.stream_done(self)
 
-    def open_stream(self, target: SocksAddr) -> Stream:
-        """Send SYN + PSH(address) (after cmdSettings on a new session) as one write."""
+    def open_stream(self, target: SocksAddr, initial: bytes = b"") -> Stream:
+        """Send SYN + PSH(address + initial) (after cmdSettings on a new session) as one write."""
         with self._state_lock:
             stream_id = self.next_stream_id
             self.next_stream_id += 1
@@ -134,7 +134,7 @@ class ClientSession(Session):
                 self.settings_sent = True
         # "Packet 1 should include: cmdSettings and the first Stream's cmdSYN + cmdPSH(proxy
         # target address)"
-        self.write(first + syn + encode_psh(stream_id, encode_socksaddr(target)))
+        self.write(first + syn + encode_psh(stream_id, encode_socksaddr(target) + initial))
         return stream
 
 
@@ -237,15 +237,18 @@ class Client:
 
     # ---- streams ----
 
-    def open_stream(self, target: SocksAddr) -> Stream:
-        """An open stream to ``target``; raises StreamOpenError (or OSError for the server)."""
+    def open_stream(self, target: SocksAddr, initial: bytes = b"") -> Stream:
+        """An open stream to ``target``; raises StreamOpenError (or OSError for the server).
+
+        ``initial`` rides in the same cmdPSH as the address (UoT sends its request this way).
+        """
         for attempt in (1, 2):
             session = self._take_idle()
             reused = session is not None
             if session is None:
                 session = self._new_session()
             try:
-                stream = self._open_on(session, target, reused)
+                stream = self._open_on(session, target, initial, reused)
             except StreamOpenError as exc:
                 if attempt == 1 and exc.retry_on_new_session:
                     log.info("%s: %s; retrying on a new session", session.label, exc)
@@ -255,9 +258,10 @@ class Client:
             return stream
         raise AssertionError("unreachable")
 
-    def _open_on(self, session: ClientSession, target: SocksAddr, reused: bool) -> Stream:
+    def _open_on(self, session: ClientSession, target: SocksAddr, initial: bytes,
+                 reused: bool) -> Stream:
         try:
-            stream = session.open_stream(target)
+            stream = session.open_stream(target, initial)
         except (AnyTLSError, OSError) as exc:
             # a pooled session that died under us: try once more on a fresh one
             raise StreamOpenError(f"session failed: {exc}", retry_on_new_session=True) from exc

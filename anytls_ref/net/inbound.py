@@ -15,10 +15,11 @@ import threading
 from urllib.parse import urlsplit
 
 from ..errors import AnyTLSError
-from ..socksaddr import SocksAddr
+from ..socksaddr import SocksAddr, encode_socksaddr
 from .client import Client
 from .relay import relay_stream, set_nodelay
 from .stream import StreamOpenError
+from .udp import UdpAssociation
 
 log = logging.getLogger("anytls_ref.inbound")
 
@@ -191,6 +192,9 @@ class ProxyInbound:
         if target is None:
             self._socks_reply(conn, REP_ADDRESS_TYPE_NOT_SUPPORTED)
             raise ProtocolViolation(f"SOCKS5 address type {atyp} not supported")
+        if command == SOCKS_CMD_UDP_ASSOCIATE:
+            self._udp_associate(conn, name)
+            return
         if command != SOCKS_CMD_CONNECT:
             self._socks_reply(conn, REP_COMMAND_NOT_SUPPORTED)
             raise ProtocolViolation(f"SOCKS5 command {command} not supported")
@@ -205,6 +209,24 @@ class ProxyInbound:
             relay_stream(stream, conn, name=f"{name} {target}")
         finally:
             stream.close()
+
+    def _udp_associate(self, conn: socket.socket, name: str) -> None:
+        """UDP ASSOCIATE: relay until the SOCKS TCP connection closes (RFC 1928 §7)."""
+        association = UdpAssociation(self.client.open_stream, conn.getsockname()[0],
+                                     conn.getpeername()[0], name)
+        try:
+            host, port = association.address
+            reply = bytes((SOCKS_VERSION, REP_SUCCEEDED, 0x00)) + encode_socksaddr(
+                SocksAddr(host, port))
+            association.start()
+            conn.sendall(reply)
+            conn.settimeout(None)
+            # "A UDP association terminates when the TCP connection that the UDP ASSOCIATE
+            # request arrived on terminates."
+            while conn.recv(4096):
+                pass
+        finally:
+            association.close()
 
     @staticmethod
     def _socks_addr(conn: socket.socket, atyp: int) -> SocksAddr | None:

@@ -26,6 +26,7 @@ from .session import Session
 from .stream import Stream
 from .tls import server_context
 from .trace import Tracer
+from .udp import serve_uot
 
 log = logging.getLogger("anytls_ref.server")
 
@@ -109,7 +110,10 @@ class ServerSession(Session):
         try:
             target, rest = read_target(stream, self.server.config.address_timeout)
             if target.host in (UOT_V2_MAGIC, UOT_LEGACY_MAGIC):
-                self.report(stream, "UDP over TCP is not supported by this server yet")
+                # "For requests with target address sp.v2.udp-over-tcp.arpa, the sing-box
+                # udp-over-tcp protocol should be used for processing."
+                serve_uot(stream, target.host, rest, lambda error: self.report(stream, error),
+                          name, self.server.config.address_timeout)
                 return
             try:
                 outbound = socket.create_connection(
