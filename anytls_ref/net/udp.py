@@ -55,15 +55,17 @@ class _PacketReader:
         self.connect = connect
         self.buf = initial
 
-    def next(self) -> tuple[SocksAddr | None, bytes] | None:
-        """The next (address, payload), or None when the stream ended."""
+    def next(self, timeout: float | None = None) -> tuple[SocksAddr | None, bytes] | None:
+        """The next (address, payload), or None when the stream ended.
+
+        Raises TimeoutError when no bytes arrive for ``timeout`` seconds."""
         while True:
             result = decode_packet(self.buf, connect=self.connect)
             if result is not NEED_DATA:
                 addr, payload, used = result
                 self.buf = self.buf[used:]
                 return addr, payload
-            data = self.stream.recv()
+            data = self.stream.recv(timeout=timeout)
             if not data:
                 return None
             self.buf += data
@@ -141,16 +143,10 @@ def _relay_uot(stream: Stream, udp: socket.socket, resolver: _Resolver, connect:
     closing = threading.Event()
 
     def replies() -> None:  # UDP socket → stream
-        udp.settimeout(UDP_IDLE_TIMEOUT / 4)
+        # blocking, without a timeout: shutdown() wakes a blocked recvfrom only in this mode
         try:
             while not closing.is_set():
-                try:
-                    payload, source = udp.recvfrom(MAX_UDP)
-                except TimeoutError:
-                    if time.monotonic() - last_activity[0] >= UDP_IDLE_TIMEOUT:
-                        log.info("%s: UDP association idle, closing", name)
-                        return
-                    continue
+                payload, source = udp.recvfrom(MAX_UDP)
                 if closing.is_set():
                     return
                 last_activity[0] = time.monotonic()
@@ -166,7 +162,17 @@ def _relay_uot(stream: Stream, udp: socket.socket, resolver: _Resolver, connect:
     helper.start()
     reader = _PacketReader(stream, connect, rest)
     try:
-        while (packet := reader.next()) is not None:
+        while True:
+            try:
+                packet = reader.next(timeout=UDP_IDLE_TIMEOUT / 4)
+            except TimeoutError:
+                if time.monotonic() - last_activity[0] >= UDP_IDLE_TIMEOUT:
+                    log.info("%s: UDP association idle for %.0f s, closing", name,
+                             UDP_IDLE_TIMEOUT)
+                    return
+                continue
+            if packet is None:
+                return
             addr, payload = packet
             last_activity[0] = time.monotonic()
             try:

@@ -1,0 +1,121 @@
+"""UDP over TCP v2 (spec "Client › Proxy" / "Server › Proxy"), our client → our server.
+
+A SOCKS5 UDP ASSOCIATE through our client reaches local UDP echo servers through our server;
+the sing-box pairs live in the interop suite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+
+import pytest
+import socks
+
+from anytls_ref.net.client import Client, ClientConfig
+from anytls_ref.net.inbound import ProxyInbound
+from anytls_ref.net.server import Server, ServerConfig
+
+
+class UdpEcho:
+    """A UDP echo server on 127.0.0.1 that prefixes nothing: replies are the datagram itself."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.address = self.sock.getsockname()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="udp-echo")
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            data, peer = self.sock.recvfrom(65535)
+            if self._stop:
+                return
+            self.sock.sendto(data, peer)
+
+    def close(self) -> None:
+        self._stop = True
+        # wake recvfrom with one last datagram, then join
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as poke:
+            poke.sendto(b"", self.address)
+        self._thread.join()
+        self.sock.close()
+
+
+def wait_until(predicate, timeout: float) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` passes; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.fixture
+def echoes():
+    servers = [UdpEcho(), UdpEcho()]
+    yield servers
+    for server in servers:
+        server.close()
+
+
+@contextlib.contextmanager
+def proxy_chain():
+    with Server(ServerConfig(("127.0.0.1", 0), "pw")) as server:
+        client = Client(ClientConfig(server.address, "pw", insecure=True))
+        with ProxyInbound(("127.0.0.1", 0), client) as inbound:
+            yield server, inbound
+
+
+def udp_through(inbound: ProxyInbound) -> socks.socksocket:
+    sock = socks.socksocket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.set_proxy(socks.SOCKS5, *inbound.address)
+    sock.settimeout(5)
+    return sock
+
+
+@pytest.mark.spec("PROXY-UDP-UOT")
+def test_datagrams_come_back_intact_with_their_source(echoes):
+    sizes = [1 + (i * 7) % 1400 for i in range(200)] + [8000]
+    with proxy_chain() as (_, inbound):
+        sock = udp_through(inbound)
+        try:
+            for n, size in enumerate(sizes):
+                echo = echoes[n % 2]
+                payload = bytes((n + i) % 256 for i in range(size))
+                sock.sendto(payload, echo.address)
+                data, source = sock.recvfrom(65535)
+                assert data == payload
+                assert source == echo.address  # the reply names its real source
+        finally:
+            sock.close()
+
+
+def test_two_targets_in_one_association_are_told_apart(echoes):
+    with proxy_chain() as (server, inbound):
+        sock = udp_through(inbound)
+        try:
+            sock.sendto(b"to-a", echoes[0].address)
+            sock.sendto(b"to-b", echoes[1].address)
+            replies = {sock.recvfrom(100) for _ in range(2)}
+        finally:
+            sock.close()
+    assert replies == {(b"to-a", echoes[0].address), (b"to-b", echoes[1].address)}
+    assert server.stats.streams == 1  # one association, one anytls stream
+
+
+def test_association_ends_with_its_control_connection(echoes):
+    with proxy_chain() as (server, inbound):
+        sock = udp_through(inbound)
+        sock.sendto(b"ping", echoes[0].address)
+        assert sock.recvfrom(100)[0] == b"ping"
+        before = {t.name for t in threading.enumerate()}
+        assert any(name.endswith("-udp") for name in before)
+        sock.close()  # closes the SOCKS TCP control connection
+        assert wait_until(lambda: not any(t.name.endswith(("-udp", "-udp-down"))
+                                          for t in threading.enumerate()), timeout=5.0)
