@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import signal
+import ssl
 import sys
 import threading
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -36,12 +37,17 @@ def host_port(text: str, *, what: str = "address") -> tuple[str, int]:
 
 def parse_server_uri(uri: str) -> dict:
     """``anytls://PASSWORD@HOST:PORT/?sni=NAME&insecure=1`` → its parts."""
-    url = urlsplit(uri)
-    if url.scheme != "anytls" or not url.hostname or url.port is None:
-        raise UsageError(f"server URI {uri!r} is not anytls://PASSWORD@HOST:PORT/?sni=..&insecure=1")
+    usage = f"server URI {uri!r} is not anytls://PASSWORD@HOST:PORT/?sni=..&insecure=1"
+    try:
+        url = urlsplit(uri)
+        port = url.port  # raises ValueError for a port that is not a number in 0..65535
+    except ValueError:
+        raise UsageError(usage) from None
+    if url.scheme != "anytls" or not url.hostname or port is None:
+        raise UsageError(usage)
     query = parse_qs(url.query)
     return {
-        "server": (url.hostname, url.port),
+        "server": (url.hostname, port),
         "password": unquote(url.username) if url.username is not None else None,
         "sni": query.get("sni", [None])[0],
         "insecure": query.get("insecure", ["0"])[0] in ("1", "true"),
@@ -107,6 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--trace", action="store_true", help="log one line per frame")
 
     sub.add_parser("demo", help="show the main job on loopback: server, client, a page fetched")
+
+    pad = sub.add_parser("padding", help="check and explain a padding scheme (no network)")
+    which = pad.add_mutually_exclusive_group()
+    which.add_argument("--scheme", metavar="FILE", help="padding scheme file to check")
+    which.add_argument("--default", action="store_true", help="the spec's default (the default)")
+    pad.add_argument("--simulate", type=int, metavar="BYTES",
+                     help="show how one write of BYTES is split into TLS records per packet")
+    pad.add_argument("--samples", type=int, default=3, metavar="N",
+                     help="sampled record-size plans to print (default 3)")
+    pad.add_argument("--seed", type=int, metavar="N", help="seed for the samples (default: random)")
     return parser
 
 
@@ -134,6 +150,8 @@ def run_server(args) -> int:
     )
     try:
         server = Server(config)
+    except ssl.SSLError as exc:  # an OSError too, so before it: a bad certificate/key pair
+        raise UsageError(f"certificate {args.cert} / key {args.key}: {exc}") from None
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
     except Exception as exc:  # ssl errors for a bad certificate/key pair
@@ -147,7 +165,7 @@ def run_client(args) -> int:
     from .net.client import Client, ClientConfig
     from .net.inbound import ProxyInbound
 
-    if args.server.startswith("anytls://"):
+    if "://" in args.server:  # a URI: only anytls:// is one (http://h:1 is no HOST:PORT)
         uri = parse_server_uri(args.server)
         server, password = uri["server"], args.password or uri["password"]
         sni, insecure = args.sni or uri["sni"], args.insecure or uri["insecure"]
@@ -178,6 +196,26 @@ def run_client(args) -> int:
     return 0
 
 
+def run_padding(args) -> int:
+    import random
+
+    from .inspect_padding import report
+
+    if args.samples < 0:
+        raise UsageError("--samples must be 0 or more")
+    if args.simulate is not None and not 0 <= args.simulate <= MAX_SIMULATE:
+        raise UsageError(f"--simulate takes 0..{MAX_SIMULATE} bytes")
+    raw = read_scheme(args.scheme)  # strict: a bad line is an error naming it
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
+    report(parse_scheme(raw, strict=True), name=args.scheme or "default", samples=args.samples,
+           seed=seed, rng=random.Random(seed), simulate_bytes=args.simulate)
+    return 0
+
+
+#: The largest write ``padding --simulate`` splits (it builds the bytes).
+MAX_SIMULATE = 1 << 24
+
+
 def wait_for_signal() -> None:
     """Block until SIGINT or SIGTERM; the caller's ``with`` block then shuts down cleanly."""
     stop = threading.Event()
@@ -194,8 +232,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_server(args)
         if args.command == "client":
             return run_client(args)
+        if args.command == "padding":
+            return run_padding(args)
         if args.command == "demo":
-            from .demo import run_demo
+            from .net.demo import run_demo
 
             if "--log-level" not in (argv or sys.argv):
                 logging.getLogger().setLevel(logging.WARNING)  # keep the demo's story readable

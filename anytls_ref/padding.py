@@ -136,7 +136,7 @@ def parse_scheme(raw: bytes, *, strict: bool = False) -> PaddingScheme:
             continue
         index = _parse_int(key)
         if index is None or str(index) != key:
-            # Go looks lines up by strconv.Itoa(packet), so "02" is never packet 2 (decisions.md D17)
+            # Go looks a line up by strconv.Itoa(packet): "02" is never packet 2 (decisions.md D17)
             skip(line_no, f"unknown key {key!r} (expected stop or a packet number)")
             continue
         entries: list[Entry] = []

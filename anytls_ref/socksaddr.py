@@ -42,13 +42,22 @@ def encode_socksaddr(addr: SocksAddr) -> bytes:
     try:
         ip = ipaddress.ip_address(addr.host)
     except ValueError:
-        name = addr.host.encode("idna") if not addr.host.isascii() else addr.host.encode()
-        if not 0 < len(name) <= 255:
-            raise LocalProtocolError(f"domain name {addr.host!r} must be 1..255 bytes") from None
+        name = _encode_name(addr.host)
         return bytes((ATYP_DOMAIN, len(name))) + name + _PORT.pack(addr.port)
     if ip.version == 4:
         return bytes((ATYP_IPV4,)) + ip.packed + _PORT.pack(addr.port)
     return bytes((ATYP_IPV6,)) + ip.packed + _PORT.pack(addr.port)
+
+
+def _encode_name(host: str) -> bytes:
+    """A domain name's wire bytes (IDNA for non-ASCII names), 1..255 of them."""
+    try:
+        name = host.encode() if host.isascii() else host.encode("idna")
+    except UnicodeError:
+        raise LocalProtocolError(f"domain name {host!r} cannot be encoded") from None
+    if not 0 < len(name) <= 255:
+        raise LocalProtocolError(f"domain name {host!r} must be 1..255 bytes")
+    return name
 
 
 def decode_socksaddr(data: bytes) -> tuple[SocksAddr, int] | Incomplete:

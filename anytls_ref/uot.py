@@ -21,7 +21,13 @@ from dataclasses import dataclass
 
 from .errors import LocalProtocolError, RemoteProtocolError
 from .frame import NEED_DATA, Incomplete
-from .socksaddr import SocksAddr, _ipv6_host, decode_socksaddr, encode_socksaddr
+from .socksaddr import (
+    SocksAddr,
+    _encode_name,
+    _ipv6_host,
+    decode_socksaddr,
+    encode_socksaddr,
+)
 
 UOT_V2_MAGIC = "sp.v2.udp-over-tcp.arpa"
 UOT_LEGACY_MAGIC = "sp.udp-over-tcp.arpa"
@@ -57,9 +63,7 @@ def encode_packet_addr(addr: SocksAddr) -> bytes:
     try:
         ip = ipaddress.ip_address(addr.host)
     except ValueError:
-        name = addr.host.encode("idna") if not addr.host.isascii() else addr.host.encode()
-        if not 0 < len(name) <= 255:
-            raise LocalProtocolError(f"domain name {addr.host!r} must be 1..255 bytes") from None
+        name = _encode_name(addr.host)
         head = bytes((FAMILY_DOMAIN, len(name))) + name
     else:
         head = bytes((FAMILY_IPV4 if ip.version == 4 else FAMILY_IPV6,)) + ip.packed

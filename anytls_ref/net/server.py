@@ -293,6 +293,8 @@ class Server:
             self._sessions.add(session)
         self.stats.add(sessions=1)
         log.debug("%s from %s: authenticated", label, peer[0])
+        if session.tracer:
+            session.tracer.auth_in(label, request.padding0_length)
         try:
             session.run_reader(initial)
         finally:

@@ -88,8 +88,12 @@ class Session:
     def stream_closed(self, stream: Stream) -> None:
         """A stream was closed locally: tell the rules (FIN unless the peer closed it first)."""
         with self._state_lock:
-            if self.streams.get(stream.stream_id) is stream:
-                del self.streams[stream.stream_id]
+            if self.streams.get(stream.stream_id) is not stream:
+                # the peer closed it first (FIN), or it failed to open; either way its id may
+                # already belong to a new stream (a sid reused after its FIN), which must not
+                # be closed in its place
+                return
+            del self.streams[stream.stream_id]
             effects = self.rules.close_stream(stream.stream_id)
         self._apply_all(effects, quiet=True)
 
@@ -112,7 +116,8 @@ class Session:
                         # the hot path: data for a stream, no effect objects
                         stream = self.streams.get(frame.stream_id)
                         if stream is not None:
-                            stream.feed(frame.data)
+                            if frame.data:  # an empty PSH carries nothing (D21)
+                                stream.feed(frame.data)
                         elif self.tracer is None:
                             log.debug("%s: PSH for unknown stream %d dropped", self.label,
                                       frame.stream_id)

@@ -2,6 +2,7 @@
 
     sess 1 pkt 1 → rec 262B  Settings v=3 client=anytls-ref/0.1.0 … | SYN sid=1 | PSH sid=1 len=11 …
     sess 1       ← 19B       ServerSettings v=3
+    conn 1       ← 64B       Auth padding0=30          (server side: the authentication)
 
 Outgoing lines show each TLS record a write became (the packet number while padding is active)
 and the frames that end in it; incoming lines show each frame. Off by default; when off the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 
+from ..auth import AUTH_OVERHEAD
 from ..frame import NEED_DATA, Command, Frame, FrameDecoder, command_name, HEADER_SIZE
 from ..settings import decode_alert, parse_kv
 from ..socksaddr import decode_socksaddr
@@ -19,11 +21,25 @@ from ..socksaddr import decode_socksaddr
 log = logging.getLogger("anytls_ref.trace")
 
 
+#: The name each command has in a trace line (the spec's names, shortened where long).
+TRACE_NAMES: dict[int, str] = {
+    Command.WASTE: "Waste",
+    Command.SYN: "SYN",
+    Command.PSH: "PSH",
+    Command.FIN: "FIN",
+    Command.SETTINGS: "Settings",
+    Command.ALERT: "Alert",
+    Command.UPDATE_PADDING_SCHEME: "UpdatePadding",
+    Command.SYNACK: "SYNACK",
+    Command.HEART_REQUEST: "HeartReq",
+    Command.HEART_RESPONSE: "HeartResp",
+    Command.SERVER_SETTINGS: "ServerSettings",
+}
+
+
 def describe(frame: Frame, *, first_psh: bool = False) -> str:
     """A short human summary of one frame."""
-    name = {Command.UPDATE_PADDING_SCHEME: "UpdatePadding", Command.SERVER_SETTINGS:
-            "ServerSettings", Command.HEART_REQUEST: "HeartReq", Command.HEART_RESPONSE:
-            "HeartResp"}.get(frame.command, command_name(frame.command).title().replace("_", ""))
+    name = TRACE_NAMES.get(frame.command) or command_name(frame.command)  # CMD<n> if unknown
     if frame.command == Command.WASTE:
         return f"Waste len={len(frame.data)}"
     if frame.command in (Command.SETTINGS, Command.SERVER_SETTINGS):
@@ -73,6 +89,11 @@ class Tracer:
             tail = " …" if self._out.buffered else ""
             log.info("%s %-6s → rec %-5s %s%s", label, pkt, f"{len(record)}B",
                      " | ".join(frames) or "(part of a frame)", tail)
+
+    def auth_in(self, label: str, padding0_length: int) -> None:
+        """Server: the authentication request (packet 0) passed; show its padding0."""
+        size = AUTH_OVERHEAD + padding0_length
+        log.info("%s %-6s ← %-9s Auth padding0=%d", label, "", f"{size}B", padding0_length)
 
     def frame_in(self, label: str, frame: Frame) -> None:
         size = HEADER_SIZE + len(frame.data) + frame.skipped

@@ -46,9 +46,9 @@ def socks5_get(proxy: tuple[str, int], target: tuple[str, int]) -> bytes:
 
 
 def run_demo() -> int:
-    from .net.client import Client, ClientConfig
-    from .net.inbound import ProxyInbound
-    from .net.server import Server, ServerConfig
+    from .client import Client, ClientConfig
+    from .inbound import ProxyInbound
+    from .server import Server, ServerConfig
 
     site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Site)
     site_thread = threading.Thread(target=site.serve_forever, name="demo-site")

@@ -1,0 +1,76 @@
+"""The two-layer rule: the pure modules (anytls_ref/*.py) do no I/O and mirror the spec.
+
+Every anytls_ref/*.py except __main__.py is pure; anytls_ref/net/ is where sockets, TLS and
+threads live and is exempt. Randomness and clocks are passed in, so these imports are banned.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "anytls_ref"
+PURE_MODULES = sorted(p for p in PACKAGE.glob("*.py") if p.name != "__main__.py")
+FORBIDDEN = {"socket", "ssl", "threading", "time", "random", "select", "selectors", "asyncio",
+             "os", "subprocess"}
+#: modules that implement no single spec section; their docstring still names the module
+NO_SPEC_SECTION = {"__init__.py": "anytls_ref — ", "errors.py": "anytls_ref.errors — "}
+
+
+def imported_modules(tree: ast.AST) -> set[str]:
+    """Top-level names of every absolute import, wherever it appears in the module."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def dynamic_imports(tree: ast.AST) -> list[str]:
+    """Calls to __import__ / importlib.import_module, which would dodge the check above."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            if name in ("__import__", "import_module"):
+                found.append(ast.unparse(node))
+    return found
+
+
+def test_the_pure_layer_is_all_there():
+    names = {p.stem for p in PURE_MODULES}
+    assert {"errors", "frame", "auth", "settings", "padding", "version", "session", "reuse",
+            "socksaddr", "uot", "params"} <= names
+
+
+@pytest.mark.parametrize("path", PURE_MODULES, ids=lambda p: p.name)
+def test_pure_module_imports_no_io_module(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    assert imported_modules(tree) & FORBIDDEN == set()
+    assert dynamic_imports(tree) == []
+
+
+@pytest.mark.parametrize("path", PURE_MODULES, ids=lambda p: p.name)
+def test_pure_module_opens_with_the_spec_section_it_implements(path):
+    docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    if path.name in NO_SPEC_SECTION:
+        assert docstring.startswith(NO_SPEC_SECTION[path.name])
+        return
+    # e.g. anytls_ref.frame — spec "Client › Session": the frame format ...
+    pattern = rf'anytls_ref\.{re.escape(path.stem)} — spec "[^"]+"'
+    assert re.match(pattern, docstring), docstring.splitlines()[0] if docstring else "(none)"
+
+
+def test_the_import_check_catches_forbidden_imports():
+    # the check itself must be able to fail
+    for source in ["import os", "import os.path", "from time import monotonic",
+                   "def f():\n    import socket", "import random as r"]:
+        assert imported_modules(ast.parse(source)) & FORBIDDEN, source
+    assert imported_modules(ast.parse("from . import frame")) == set()
+    assert dynamic_imports(ast.parse("importlib.import_module('ssl')"))

@@ -1,0 +1,442 @@
+"""Spec "Client › Session" command rules and "Server › Session" (anytls_ref.session).
+
+The rules objects take decoded frames and answer with effects; no I/O. The table test walks every
+(role, state, command, with/without data) cell; the tests after it pin single rules.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from anytls_ref.errors import LocalProtocolError
+from anytls_ref.frame import FRAME_HEADER, Command, Frame, FrameDecoder, command_name, encode_frame
+from anytls_ref.padding import DEFAULT, DEFAULT_SCHEME
+from anytls_ref.session import (
+    ALERT_NO_SETTINGS,
+    ClientRules,
+    CloseSession,
+    HeartbeatAnswered,
+    NewPaddingScheme,
+    Note,
+    OpenStream,
+    PeerVersion,
+    Send,
+    ServerRules,
+    State,
+    StreamClosed,
+    StreamData,
+    StreamReady,
+)
+
+MD5 = DEFAULT.md5
+UNKNOWN = 42
+
+
+def frame(command: int, stream_id: int = 0, data: bytes = b"") -> Frame:
+    """The Frame a peer's bytes decode to (data on a no-data command is skipped, as on the wire)."""
+    decoder = FrameDecoder()
+    decoder.feed(FRAME_HEADER.pack(command, stream_id, len(data)) + data)
+    (result,) = decoder.frames()
+    return result
+
+
+def settings(version: int = 2, md5: str | None = MD5) -> Frame:
+    text = f"v={version}" + (f"\npadding-md5={md5}" if md5 is not None else "")
+    return frame(Command.SETTINGS, 0, text.encode())
+
+
+def sent(effects) -> list[Frame]:
+    """The frames of the Send effects, decoded."""
+    decoder = FrameDecoder()
+    for effect in effects:
+        if isinstance(effect, Send):
+            decoder.feed(effect.frame)
+    return decoder.frames()
+
+
+def server(state: str = "established", min_version: int = 1) -> ServerRules:
+    rules = ServerRules(MD5, DEFAULT_SCHEME, min_version=min_version)
+    if state in ("established", "stream-open"):
+        rules.receive(settings())
+    if state == "stream-open":
+        rules.receive(frame(Command.SYN, 1))
+    if state == "closed":
+        rules.closed()
+    return rules
+
+
+def client(state: str = "established") -> ClientRules:
+    rules = ClientRules("anytls-ref/test", MD5)
+    if state == "stream-open":
+        rules.open_stream(1)
+    if state == "closed":
+        rules.closed()
+    return rules
+
+
+# ---- the table: every cell is a documented effect list (or nothing), never an exception ------
+
+# Effects are written as their class name; Send as "Send:<COMMAND>". Each entry is
+# (effects for the frame without data, effects for the frame with data). The frame is on sid 1.
+_NOTHING = ([], [])
+_NOTE = (["Note"], ["Note"])
+_SKIP = ([], ["Note"])  # nothing, but data on a no-data command is noted as skipped
+_WRONG_SIDE = (["Note"], ["Note"])  # a command only the other side should receive
+_WRONG_SIDE_NO_DATA = (["Note"], ["Note", "Note"])  # ... that also must carry no data
+_HEART = (["Send:HEART_RESPONSE"], ["Note", "Send:HEART_RESPONSE"])
+
+_SERVER_COMMON = {
+    Command.WASTE: _NOTHING,
+    Command.ALERT: _WRONG_SIDE,
+    Command.UPDATE_PADDING_SCHEME: _WRONG_SIDE,
+    Command.SYNACK: _WRONG_SIDE,
+    Command.HEART_REQUEST: _HEART,
+    Command.HEART_RESPONSE: _WRONG_SIDE_NO_DATA,
+    Command.SERVER_SETTINGS: _WRONG_SIDE,
+    UNKNOWN: _NOTE,
+}
+_CLIENT_COMMON = {
+    Command.WASTE: _NOTHING,
+    Command.SYN: _WRONG_SIDE_NO_DATA,
+    Command.SETTINGS: _WRONG_SIDE,
+    Command.ALERT: (["CloseSession"], ["CloseSession"]),
+    Command.UPDATE_PADDING_SCHEME: (["NewPaddingScheme"], ["NewPaddingScheme"]),
+    Command.HEART_REQUEST: _HEART,
+    Command.HEART_RESPONSE: (["HeartbeatAnswered"], ["Note", "HeartbeatAnswered"]),
+    Command.SERVER_SETTINGS: (["PeerVersion"], ["PeerVersion"]),
+    UNKNOWN: _NOTE,
+}
+CLOSED = {c: _NOTHING for c in [*Command, UNKNOWN]}
+
+TABLE = {
+    ("server", "await-settings"): {
+        **_SERVER_COMMON,
+        Command.SYN: (["Send:ALERT", "CloseSession"], ["Send:ALERT", "CloseSession"]),
+        Command.PSH: ([], ["Note"]),  # no such stream
+        Command.FIN: _SKIP,  # no such stream
+        Command.SETTINGS: (["Note"], ["Send:SERVER_SETTINGS"]),  # empty Settings: ignored (D8)
+    },
+    ("server", "established"): {
+        **_SERVER_COMMON,
+        Command.SYN: (["OpenStream"], ["Note", "OpenStream"]),
+        Command.PSH: ([], ["Note"]),
+        Command.FIN: _SKIP,
+        Command.SETTINGS: _NOTE,  # a second Settings is ignored (D15)
+    },
+    ("server", "stream-open"): {
+        **_SERVER_COMMON,
+        Command.SYN: (["Note"], ["Note", "Note"]),  # SYN for an open stream: ignored
+        Command.PSH: ([], ["StreamData"]),
+        Command.FIN: (["StreamClosed"], ["Note", "StreamClosed"]),
+        Command.SETTINGS: _NOTE,
+    },
+    ("server", "closed"): CLOSED,
+    ("client", "established"): {
+        **_CLIENT_COMMON,
+        Command.PSH: ([], ["Note"]),
+        Command.FIN: _SKIP,
+        Command.SYNACK: _NOTE,  # SYNACK for a stream we did not open: ignored
+    },
+    ("client", "stream-open"): {
+        **_CLIENT_COMMON,
+        Command.PSH: ([], ["StreamData"]),
+        Command.FIN: (["StreamClosed"], ["Note", "StreamClosed"]),
+        Command.SYNACK: (["StreamReady"], ["StreamReady", "StreamClosed"]),
+    },
+    ("client", "closed"): CLOSED,
+}
+
+# representative data per command for the "with data" column
+DATA = {
+    Command.SETTINGS: f"v=2\npadding-md5={MD5}".encode(),
+    Command.SERVER_SETTINGS: b"v=2",
+    Command.UPDATE_PADDING_SCHEME: DEFAULT_SCHEME,
+}
+
+CELLS = [
+    pytest.param(role, state, command, with_data,
+                 id=f"{role}-{state}-{command_name(command)}-{'data' if with_data else 'empty'}")
+    for (role, state), row in TABLE.items()
+    for command in row
+    for with_data in (False, True)
+]
+
+
+def describe(effect) -> str:
+    if isinstance(effect, Send):
+        (out,) = sent([effect])
+        return f"Send:{Command(out.command).name}"
+    return type(effect).__name__
+
+
+def test_table_covers_every_command_and_an_unknown_one():
+    for row in TABLE.values():
+        assert set(row) == {*Command, UNKNOWN}
+
+
+@pytest.mark.parametrize("role, state, command, with_data", CELLS)
+def test_every_cell_gives_its_documented_effects(role, state, command, with_data):
+    rules = server(state) if role == "server" else client(state)
+    data = DATA.get(command, b"some data") if with_data else b""
+    effects = rules.receive(frame(command, 1, data))
+    assert [describe(e) for e in effects] == TABLE[role, state][command][with_data]
+    for out in sent(effects):  # and whatever we send is itself valid
+        encode_frame(out.command, out.stream_id, out.data)
+
+
+# ---- server: Settings first ------------------------------------------------------------------
+
+
+def test_syn_before_settings_is_rejected_with_an_alert_then_close():
+    rules = server("await-settings")
+    effects = rules.receive(frame(Command.SYN, 1))
+    assert sent(effects) == [Frame(Command.ALERT, 0, ALERT_NO_SETTINGS.encode())]
+    assert ALERT_NO_SETTINGS == "client did not send its settings"
+    assert isinstance(effects[-1], CloseSession)
+    assert rules.state is State.CLOSED
+    assert rules.receive(settings()) == []  # a closed session does nothing more
+
+
+def test_empty_settings_is_ignored_and_a_later_syn_is_rejected():
+    # decisions.md D8 (as Go)
+    rules = server("await-settings")
+    assert rules.receive(frame(Command.SETTINGS, 0, b"")) == [Note("empty cmdSettings ignored")]
+    assert rules.state is State.AWAIT_SETTINGS
+    assert sent(rules.receive(frame(Command.SYN, 1)))[0].command == Command.ALERT
+
+
+def test_second_settings_is_ignored():
+    rules = server("established")
+    assert sent(rules.receive(settings(version=2, md5="0" * 32))) == []
+    assert rules.client_settings.padding_md5 == MD5
+
+
+def test_matching_md5_gets_no_padding_update():
+    assert sent(server("await-settings").receive(settings(2, MD5))) == [
+        Frame(Command.SERVER_SETTINGS, 0, b"v=2")]
+
+
+def test_md5_mismatch_sends_update_padding_scheme_before_server_settings():
+    effects = server("await-settings").receive(settings(2, "0" * 32))
+    assert sent(effects) == [
+        Frame(Command.UPDATE_PADDING_SCHEME, 0, DEFAULT_SCHEME),
+        Frame(Command.SERVER_SETTINGS, 0, b"v=2"),
+    ]
+
+
+def test_missing_md5_counts_as_a_mismatch():
+    assert sent(server("await-settings").receive(settings(2, None)))[0].command == (
+        Command.UPDATE_PADDING_SCHEME)
+
+
+def test_v1_client_gets_no_server_settings_and_no_synack():
+    # decisions.md D7: served, without version-2 features
+    rules = server("await-settings")
+    assert sent(rules.receive(settings(version=1))) == []
+    assert rules.state is State.ESTABLISHED
+    rules.receive(frame(Command.SYN, 1))
+    assert sent(rules.stream_result(1, None)) == []
+
+
+def test_v1_client_is_rejected_with_an_alert_when_min_version_is_2():
+    rules = server("await-settings", min_version=2)
+    effects = rules.receive(settings(version=1))
+    (alert,) = sent(effects)
+    assert alert.command == Command.ALERT and b"version" in alert.data
+    assert isinstance(effects[-1], CloseSession)
+    assert rules.state is State.CLOSED
+
+
+def test_v5_client_gets_server_settings_v3():
+    # decisions.md D14: the version both speak, min(client, PROTOCOL_VERSION)
+    rules = server("await-settings")
+    assert sent(rules.receive(settings(version=5))) == [Frame(Command.SERVER_SETTINGS, 0, b"v=3")]
+    assert rules.features.version == 3
+
+
+# ---- both sides: heartbeats ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [server, client], ids=["server", "client"])
+@pytest.mark.parametrize("sid", [0, 7])
+def test_heart_request_is_answered_on_the_same_stream_id(make, sid):
+    effects = make().receive(frame(Command.HEART_REQUEST, sid))
+    assert sent(effects) == [Frame(Command.HEART_RESPONSE, sid)]
+
+
+def test_heart_request_is_answered_even_before_settings():
+    # decisions.md D19
+    effects = server("await-settings").receive(frame(Command.HEART_REQUEST, 0))
+    assert sent(effects) == [Frame(Command.HEART_RESPONSE, 0)]
+
+
+# ---- server: streams ------------------------------------------------------------------------
+
+
+def test_fin_for_an_unknown_stream_is_ignored():
+    # decisions.md D11
+    rules = server("stream-open")
+    assert rules.receive(frame(Command.FIN, 99)) == []
+    assert rules.streams == {1}
+
+
+def test_fin_is_not_echoed():
+    rules = server("stream-open")
+    assert rules.receive(frame(Command.FIN, 1)) == [StreamClosed(1)]
+    assert rules.close_stream(1) == []  # the peer closed it: no FIN back
+
+
+def test_local_close_sends_fin_once():
+    rules = server("stream-open")
+    assert sent(rules.close_stream(1)) == [Frame(Command.FIN, 1)]
+    assert rules.close_stream(1) == []
+
+
+def test_overlapping_streams_syn_2_before_fin_1():
+    # sing-anytls returns the session to its pool before writing FIN (peers.md §2; D11)
+    rules = server("stream-open")
+    assert rules.receive(frame(Command.SYN, 2)) == [OpenStream(2)]
+    assert rules.receive(frame(Command.PSH, 2, b"b")) == [StreamData(2, b"b")]
+    assert rules.receive(frame(Command.PSH, 1, b"a")) == [StreamData(1, b"a")]
+    assert rules.receive(frame(Command.FIN, 1)) == [StreamClosed(1)]
+    assert rules.streams == {2}
+
+
+def test_stream_id_reused_after_fin():
+    # ssrlive clients open every stream as sid 1 (peers.md §2; D11)
+    rules = server("stream-open")
+    rules.receive(frame(Command.FIN, 1))
+    assert rules.receive(frame(Command.SYN, 1)) == [OpenStream(1)]
+    assert rules.receive(frame(Command.PSH, 1, b"again")) == [StreamData(1, b"again")]
+
+
+def test_empty_psh_gives_no_stream_data():
+    # an empty StreamData would read as end of stream (decisions.md D21)
+    assert server("stream-open").receive(frame(Command.PSH, 1, b"")) == []
+
+
+def test_psh_for_an_unknown_stream_is_dropped():
+    (effect,) = server("established").receive(frame(Command.PSH, 5, b"x"))
+    assert isinstance(effect, Note)
+
+
+def test_data_on_syn_is_skipped_and_the_stream_still_opens():
+    # decisions.md D3
+    effects = server("established").receive(frame(Command.SYN, 3, b"junk"))
+    assert isinstance(effects[0], Note) and "4 bytes" in effects[0].text
+    assert effects[1:] == [OpenStream(3)]
+
+
+def test_unknown_command_is_skipped_not_fatal():
+    # decisions.md D3
+    rules = server("stream-open")
+    (note,) = rules.receive(frame(UNKNOWN, 1, b"new feature"))
+    assert isinstance(note, Note)
+    assert rules.state is State.ESTABLISHED
+    assert rules.receive(frame(Command.PSH, 1, b"x")) == [StreamData(1, b"x")]
+
+
+# ---- server: SYNACK -------------------------------------------------------------------------
+
+
+def test_stream_result_success_sends_empty_synack():
+    # decisions.md D12: sent once the outbound dial is up
+    rules = server("stream-open")
+    assert sent(rules.stream_result(1, None)) == [Frame(Command.SYNACK, 1)]
+    assert rules.streams == {1}
+
+
+def test_stream_result_failure_sends_synack_error_then_fin():
+    rules = server("stream-open")
+    effects = rules.stream_result(1, "connection refused")
+    assert sent(effects) == [Frame(Command.SYNACK, 1, b"connection refused"), Frame(Command.FIN, 1)]
+    assert rules.streams == set()
+
+
+def test_stream_result_failure_for_a_v1_client_is_fin_only():
+    rules = server("await-settings")
+    rules.receive(settings(version=1))
+    rules.receive(frame(Command.SYN, 1))
+    assert sent(rules.stream_result(1, "refused")) == [Frame(Command.FIN, 1)]
+
+
+def test_synack_error_text_is_never_empty_and_at_most_1024_bytes():
+    # decisions.md D22: an empty SYNACK would mean success
+    assert sent(server("stream-open").stream_result(1, ""))[0].data == b"error"
+    assert len(sent(server("stream-open").stream_result(1, "x" * 5000))[0].data) == 1024
+
+
+def test_stream_result_for_a_closed_stream_sends_nothing():
+    rules = server("stream-open")
+    rules.receive(frame(Command.FIN, 1))
+    assert rules.stream_result(1, None) == []
+
+
+# ---- client ---------------------------------------------------------------------------------
+
+
+def test_client_settings_frame_announces_our_version_name_and_md5():
+    (out,) = sent([Send(client().settings_frame())])
+    assert out.command == Command.SETTINGS and out.stream_id == 0
+    assert out.data == f"v=3\nclient=anytls-ref/test\npadding-md5={MD5}".encode()
+
+
+def test_client_open_stream_sends_syn_and_refuses_an_open_sid():
+    rules = client()
+    assert rules.open_stream(1) == encode_frame(Command.SYN, 1)
+    with pytest.raises(LocalProtocolError):
+        rules.open_stream(1)
+
+
+def test_client_cannot_open_a_stream_on_a_closed_session():
+    with pytest.raises(LocalProtocolError):
+        client("closed").open_stream(1)
+
+
+def test_empty_synack_means_the_stream_is_ready():
+    rules = client("stream-open")
+    assert rules.receive(frame(Command.SYNACK, 1)) == [StreamReady(1, None)]
+    assert rules.streams == {1}
+
+
+def test_synack_with_text_is_an_error_and_closes_the_stream():
+    rules = client("stream-open")
+    effects = rules.receive(frame(Command.SYNACK, 1, b"dial tcp: refused"))
+    assert effects == [StreamReady(1, "dial tcp: refused"), StreamClosed(1)]
+    assert rules.streams == set()
+    assert rules.receive(frame(Command.FIN, 1)) == []  # the server's FIN that follows
+
+
+def test_alert_closes_the_session_with_its_text():
+    rules = client("stream-open")
+    assert rules.receive(frame(Command.ALERT, 0, b"go away")) == [
+        CloseSession("server alert: go away", alert="go away")]
+    assert rules.state is State.CLOSED
+
+
+def test_empty_alert_still_closes_the_session():
+    # decisions.md D13: Go ignores an empty Alert; the spec says both parties close
+    rules = client()
+    (effect,) = rules.receive(frame(Command.ALERT, 0, b""))
+    assert effect == CloseSession("server alert: ", alert="")
+    assert rules.state is State.CLOSED
+
+
+def test_server_settings_turns_on_synack():
+    rules = client()
+    assert not rules.features.synack
+    assert rules.receive(frame(Command.SERVER_SETTINGS, 0, b"v=2")) == [PeerVersion(2)]
+    assert rules.features.synack
+
+
+def test_update_padding_scheme_is_for_new_sessions_only():
+    # decisions.md D2: the effect hands the scheme to the Client; this session keeps its own
+    rules = client()
+    assert rules.receive(frame(Command.UPDATE_PADDING_SCHEME, 0, b"stop=1")) == [
+        NewPaddingScheme(b"stop=1")]
+    assert rules.padding_md5 == MD5
+    assert f"padding-md5={MD5}".encode() in rules.settings_frame()
+
+
+def test_heart_response_is_reported():
+    assert client().receive(frame(Command.HEART_RESPONSE, 4)) == [HeartbeatAnswered(4)]
