@@ -18,4 +18,6 @@ module per spec section, does no I/O; ``anytls_ref.net`` owns the sockets, TLS a
 """
 
 __version__ = "0.1.0"
+# [SESS-SETTINGS-CLIENT-NAME] "third-party implementations should fill in the real software
+# name and version number"
 CLIENT_NAME = f"anytls-ref/{__version__}"

@@ -172,7 +172,7 @@ def run_client(args) -> int:
     else:
         server, password = host_port(args.server, what="server"), args.password
         sni, insecure = args.sni, args.insecure
-    if not password:
+    if not password:  # [PARAM-PASSWORD] "Required"
         raise UsageError("a password is needed: -p PASSWORD or anytls://PASSWORD@HOST:PORT")
     try:
         params = ClientParams(password, args.idle_check, args.idle_timeout, args.min_idle)
@@ -207,8 +207,12 @@ def run_padding(args) -> int:
         raise UsageError(f"--simulate takes 0..{MAX_SIMULATE} bytes")
     raw = read_scheme(args.scheme)  # strict: a bad line is an error naming it
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
-    report(parse_scheme(raw, strict=True), name=args.scheme or "default", samples=args.samples,
-           seed=seed, rng=random.Random(seed), simulate_bytes=args.simulate)
+    try:
+        report(parse_scheme(raw, strict=True), name=args.scheme or "default",
+               samples=args.samples, seed=seed, rng=random.Random(seed),
+               simulate_bytes=args.simulate)
+    except BrokenPipeError:  # `anytls-ref padding | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

@@ -69,7 +69,8 @@ def check_auth(first_read: bytes, expected_hash: bytes) -> AuthRequest:
         raise AuthenticationError("wrong password")
     (padding0_length,) = _LENGTH.unpack_from(first_read, PASSWORD_HASH_SIZE)
     available = len(first_read) - AUTH_OVERHEAD
-    # "verify the authentication request (including completely reading padding0)"
+    # [AUTH-SERVER-VERIFY] "verify the authentication request (including completely reading
+    # padding0)": how much of padding0 is still to be read
     if available >= padding0_length:
         return AuthRequest(padding0_length, 0, bytes(first_read[AUTH_OVERHEAD + padding0_length :]))
     return AuthRequest(padding0_length, padding0_length - available, b"")

@@ -91,7 +91,8 @@ def encode_frame(command: int, stream_id: int, data: bytes = b"") -> bytes:
         raise LocalProtocolError(f"stream id {stream_id} does not fit in uint32")
     if len(data) > MAX_DATA:
         raise LocalProtocolError(f"{len(data)} bytes do not fit in one frame (max {MAX_DATA})")
-    # "this type of command should not and cannot carry data": Go readers do not consume data of
+    # [FRAME-NO-DATA] "this type of command should not and cannot carry data": Go readers do not
+    # consume data of
     # SYN, FIN and Heart*, so data there would desynchronise them (peers.md "DESYNC HAZARD").
     if data and command not in COMMANDS_WITH_DATA:
         raise LocalProtocolError(f"{command_name(command)} must not carry data")
@@ -157,7 +158,8 @@ class FrameDecoder:
         if command in COMMANDS_WITH_DATA:
             frame = Frame(known, stream_id, bytes(buf[pos + HEADER_SIZE : end]))
         else:
-            # data on a command that carries none (or an unknown one): skip it (decisions.md D3)
+            # [FRAME-NO-DATA] data on a command that carries none (or an unknown one): skip it
+            # (decisions.md D3)
             frame = Frame(known, stream_id, b"", skipped=length)
         if end > 4096 and end * 2 > len(buf):
             # drop consumed bytes once they are most of the buffer, so it stays small

@@ -202,7 +202,8 @@ def split_write(payload: bytes, plan: list[int]) -> list[bytes]:
     rest = payload
     for size in plan:
         if size == CHECK:
-            # "if the user data has no remaining after the previous packet splitting is
+            # [PAD-CHECK-MARK] "if the user data has no remaining after the previous packet
+            # splitting is
             # completed, directly return to this Write TLS, and no longer send subsequent
             # padding packets"
             if not rest:
@@ -215,11 +216,13 @@ def split_write(payload: bytes, plan: list[int]) -> list[bytes]:
             fill = size - len(rest) - HEADER_SIZE
             records.append(rest + waste_frame(fill) if fill > 0 else rest)
             rest = b""
-        else:  # "If the user data is exhausted before packet splitting is completed, send
+        else:  # [PAD-SPLIT-WASTE] "If the user data is exhausted before packet splitting is
+            # completed, send
             # cmdWaste with data ... for padding": the whole record is one Waste frame
             records.append(waste_frame(size))
     if rest:
-        # "if there is still remaining user data after packet splitting is completed, the
+        # [PAD-SPLIT-REMAINDER] "if there is still remaining user data after packet splitting
+        # is completed, the
         # remaining data is sent directly"
         records.append(rest)
     return records
@@ -245,5 +248,7 @@ class Padder:
         if plan is None or self.packet >= self.scheme.stop:
             self.active = False
         if not plan:
+            # [PAD-UNDEFINED-DIRECT] "If the sending strategy of a certain packet before stop is
+            # not defined by PaddingScheme, send the packet directly." (from stop on: inactive)
             return [payload] if payload else []
         return split_write(payload, plan)

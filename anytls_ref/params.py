@@ -16,12 +16,17 @@ DEFAULT_IDLE_CHECK_INTERVAL = 30.0
 DEFAULT_IDLE_TIMEOUT = 60.0
 
 
+# [PARAM-NO-TLS] "TLS parameters should be specified in another configuration section." (net/tls)
 @dataclass(frozen=True, slots=True)
 class ClientParams:
-    password: str  #: "Required, string type, password for protocol authentication."
-    idle_session_check_interval: float = DEFAULT_IDLE_CHECK_INTERVAL  #: seconds
-    idle_session_timeout: float = DEFAULT_IDLE_TIMEOUT  #: seconds
-    min_idle_session: int = 0  #: idle sessions kept open however long idle
+    #: [PARAM-PASSWORD] "Required, string type, password for protocol authentication."
+    password: str
+    #: [PARAM-IDLE-CHECK-INTERVAL] seconds ("Optional")
+    idle_session_check_interval: float = DEFAULT_IDLE_CHECK_INTERVAL
+    #: [PARAM-IDLE-TIMEOUT] seconds ("Optional")
+    idle_session_timeout: float = DEFAULT_IDLE_TIMEOUT
+    #: [PARAM-MIN-IDLE] idle sessions kept open however long idle ("Optional")
+    min_idle_session: int = 0
 
     def __post_init__(self) -> None:
         if self.idle_session_check_interval <= 0 or self.idle_session_timeout <= 0:
@@ -32,4 +37,5 @@ class ClientParams:
 
 @dataclass(frozen=True, slots=True)
 class ServerParams:
-    padding_scheme: bytes = field(default=DEFAULT_SCHEME)  #: "Optional, string type"
+    #: [PARAM-PADDING-SCHEME] "Optional, string type"
+    padding_scheme: bytes = field(default=DEFAULT_SCHEME)

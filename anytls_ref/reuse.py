@@ -39,18 +39,20 @@ class IdlePool(Generic[S]):
     def next_seq(self) -> int:
         """"The sequence number Seq of the Session should be monotonically increasing within a
         Client." """
-        self._last_seq += 1
+        self._last_seq += 1  # [REUSE-SEQ-INCREASING]
         return self._last_seq
 
     def put(self, seq: int, session: S, now: float) -> None:
         """The session's stream ended without error: it is idle from ``now``."""
+        # [REUSE-RETURN-IDLE] "the Session is put into the "idle session pool", and the idle
+        # start time of the Session is set to now."
         self._idle[seq] = _Idle(session, now)
 
     def take(self) -> tuple[int, S] | None:
         """Remove and return the idle session with the largest Seq, or None."""
         if not self._idle:
             return None
-        seq = max(self._idle)
+        seq = max(self._idle)  # [REUSE-NEWEST-IDLE] "take the session with the largest Seq"
         return seq, self._idle.pop(seq).session
 
     def discard(self, seq: int) -> None:
@@ -74,6 +76,8 @@ class IdlePool(Generic[S]):
         and counts as kept; an older one also stays (with its idle time restarted) while fewer
         than ``min_idle`` are kept; the rest are returned for closing.
         """
+        # [REUSE-CLEANUP] "close and delete sessions that have been idle for more than a certain
+        # time"; [PARAM-MIN-IDLE] "keep at least the first n idle sessions from being closed"
         kept = 0
         to_close: list[S] = []
         for seq in sorted(self._idle, reverse=True):

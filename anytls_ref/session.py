@@ -156,13 +156,14 @@ class _Rules:
     # -- handlers every role uses --
 
     def _on_waste(self, frame: Frame) -> list[Effect]:
-        # "After receiving cmdWaste, either party should read its data completely and silently
-        # discard it."
+        # [SESS-WASTE-DISCARD] "After receiving cmdWaste, either party should read its data
+        # completely and silently discard it."
         return []
 
     def _on_heart_request(self, frame: Frame) -> list[Effect]:
-        # "After receiving cmdHeartRequest, either party should send cmdHeartResponse to the
-        # other party." — on the same stream id, as every implementation does.
+        # [SESS-HEART-RESPOND] "After receiving cmdHeartRequest, either party should send
+        # cmdHeartResponse to the other party." — on the same stream id, as every implementation
+        # does.
         return [*_skipped(frame), Send(encode_frame(Command.HEART_RESPONSE, frame.stream_id))]
 
     def _on_psh(self, frame: Frame) -> list[Effect]:
@@ -234,26 +235,27 @@ class ServerRules(_Rules):
         settings = ClientSettings.decode(frame.data)
         self.client_settings = settings
         effects: list[Effect] = []
-        # "When the server receives a padding-md5 from the client that is different from the
-        # server, it will send cmdUpdatePaddingScheme" — before cmdServerSettings, as Go does.
+        # [PAD-UPDATE-SEND] "When the server receives a padding-md5 from the client that is
+        # different from the server, it will send cmdUpdatePaddingScheme" — before
+        # cmdServerSettings, as Go does.
         if settings.padding_md5 != self.padding_md5:
             effects.append(Send(encode_frame(Command.UPDATE_PADDING_SCHEME, 0, self.padding_raw)))
         decision = server_negotiate(settings.version, self.min_version)
         if decision.reject is not None:
-            # "When the server rejects such clients, it must send cmdAlert to explain the reason,
-            # then close the Session."
+            # [SESS-REJECT-ALERT] "When the server rejects such clients, it must send cmdAlert to
+            # explain the reason, then close the Session."
             return [*effects, *self._alert_and_close(decision.reject)]
         self.features = decision.features
         self.state = State.ESTABLISHED
-        if decision.reply_version is not None:
+        if decision.reply_version is not None:  # [SESS-SERVER-SETTINGS] right after Settings
             effects.append(Send(encode_frame(
                 Command.SERVER_SETTINGS, 0, ServerSettings(decision.reply_version).encode())))
         return effects
 
     def _on_syn(self, frame: Frame) -> list[Effect]:
         if self.state is State.AWAIT_SETTINGS:
-            # "if the server receives cmdSYN before receiving the client's cmdSettings, it must
-            # reject this session."
+            # [SESS-SYN-BEFORE-SETTINGS] "if the server receives cmdSYN before receiving the
+            # client's cmdSettings, it must reject this session."
             return self._alert_and_close(ALERT_NO_SETTINGS)
         if frame.stream_id in self.streams:
             return [Note(f"SYN for open stream {frame.stream_id} ignored"), *_skipped(frame)]
@@ -275,8 +277,9 @@ class ServerRules(_Rules):
         if stream_id not in self.streams or self.state is State.CLOSED:
             return []
         effects: list[Effect] = []
-        if self.features.synack:
-            # an empty SYNACK means success, so an error always carries some text
+        if self.features.synack:  # [V2-BOTH-SIDES] a version-1 client gets no SYNACK
+            # [SESS-SYNACK-AFTER-DIAL] called once the dial is done; an empty SYNACK means success,
+            # so an error always carries some text
             data = b"" if error is None else (error.encode("utf-8")[:1024] or b"error")
             effects.append(Send(encode_frame(Command.SYNACK, stream_id, data)))
         if error is not None:
@@ -333,13 +336,14 @@ class ClientRules(_Rules):
         return [PeerVersion(self.server_version)]
 
     def _on_update_padding(self, frame: Frame) -> list[Effect]:
-        # "If cmdUpdatePaddingScheme is received, subsequent new sessions must use the
+        # [PAD-UPDATE-NEW-SESSIONS] "If cmdUpdatePaddingScheme is received, subsequent new
+        # sessions must use the
         # paddingScheme issued by the server" — this session keeps its own (decisions.md D2).
         return [NewPaddingScheme(frame.data)]
 
     def _on_alert(self, frame: Frame) -> list[Effect]:
-        # "The client needs to read it and print it to the log, then both parties close the
-        # session."
+        # [SESS-ALERT-LOG-CLOSE] "The client needs to read it and print it to the log, then both
+        # parties close the session."
         text = decode_alert(frame.data)
         self.closed()
         return [CloseSession(f"server alert: {text}", alert=text)]
@@ -351,8 +355,8 @@ class ClientRules(_Rules):
             # "If cmdSYNACK does not carry data, it means the proxy stream handshake was
             # successful."
             return [StreamReady(frame.stream_id, None)]
-        # "If it carries data, the data represents error information. After the client receives
-        # the error information, it must close the corresponding stream."
+        # [SESS-SYNACK-ERROR-CLOSE] "If it carries data, the data represents error information.
+        # After the client receives the error information, it must close the corresponding stream."
         self.streams.discard(frame.stream_id)
         return [StreamReady(frame.stream_id, decode_alert(frame.data)),
                 StreamClosed(frame.stream_id)]

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# [COMPAT-BUMP] "Bump PROTOCOL_VERSION only when introducing incompatible changes. Keep
+# MIN_PROTOCOL_VERSION on a previous stable value"
 PROTOCOL_VERSION = 3
 MIN_PROTOCOL_VERSION = 2
 
@@ -28,6 +30,8 @@ class Features:
     @property
     def synack(self) -> bool:
         """cmdSYNACK reports the outbound connection of each stream."""
+        # [V2-BOTH-SIDES] "The following features should only be enabled when both your server
+        # and client support version 2." (the same gate for the two below)
         return self.version >= 2
 
     @property
@@ -55,7 +59,8 @@ class ServerDecision:
 def server_negotiate(client_version: int, min_version: int = 1) -> ServerDecision:
     """The server's answer to ``v=client_version`` when it insists on at least ``min_version``."""
     if client_version < min_version:
-        # "If a peer declares a version lower than MIN_PROTOCOL_VERSION, the server may reject
+        # [COMPAT-MIN-REJECT] [SESS-MAY-REJECT] "If a peer declares a version lower than
+        # MIN_PROTOCOL_VERSION, the server may reject
         # the session and send cmdAlert explaining the reason."
         return ServerDecision(
             Features(client_version),
@@ -64,7 +69,8 @@ def server_negotiate(client_version: int, min_version: int = 1) -> ServerDecisio
             f"version {min_version} or newer",
         )
     if client_version >= 2:
-        # "When the client reports version v >= 2, the server should immediately send
+        # [SESS-SERVER-SETTINGS] "When the client reports version v >= 2, the server should
+        # immediately send
         # cmdServerSettings after receiving cmdSettings." We answer the version both speak.
         agreed = min(client_version, PROTOCOL_VERSION)
         return ServerDecision(Features(agreed), agreed)
@@ -78,6 +84,6 @@ def client_features(server_version: int | None) -> Features:
     "The client doesn't receive the version prompt from cmdServerSettings, defaults to version 1,
     and doesn't enable version 2 features."
     """
-    if server_version is None:
+    if server_version is None:  # [V2-BOTH-SIDES] no cmdServerSettings: version 1
         return Features(1)
     return Features(min(server_version, PROTOCOL_VERSION))

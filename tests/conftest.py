@@ -7,6 +7,9 @@ import time
 
 import pytest
 
+# local targets for the network tests (tests/targets.py), each owned by a fixture
+from targets import echo_server, http_server  # noqa: F401
+
 
 @pytest.fixture(autouse=True)
 def thread_hygiene():

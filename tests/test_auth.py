@@ -27,6 +27,7 @@ def test_overhead_is_34_bytes():
     assert encode_auth(HASH, 0) == HASH + b"\x00\x00"
 
 
+@pytest.mark.spec("PAD-PADDING0-WITH-AUTH")
 def test_request_is_hash_then_u16_be_length_then_that_many_zero_bytes():
     request = encode_auth(HASH, 300)
     assert request[:32] == HASH
@@ -46,27 +47,32 @@ def test_encode_refuses_a_padding0_length_outside_uint16(length):
         encode_auth(HASH, length)
 
 
+@pytest.mark.spec("AUTH-SERVER-VERIFY")
 def test_check_accepts_the_right_hash_and_returns_what_follows():
     frames = b"\x04\x00\x00\x00\x00\x00\x03v=2"
     assert check_auth(encode_auth(HASH, 30) + frames, HASH) == AuthRequest(30, 0, frames)
 
 
+@pytest.mark.spec("AUTH-SERVER-VERIFY")
 def test_check_reports_padding0_bytes_still_to_read():
     first_read = encode_auth(HASH, 100)[:34 + 40]
     assert check_auth(first_read, HASH) == AuthRequest(100, 60, b"")
 
 
+@pytest.mark.spec("AUTH-SERVER-REJECT")
 def test_check_rejects_a_wrong_password():
     with pytest.raises(AuthenticationError, match="wrong password"):
         check_auth(encode_auth(password_hash("abd"), 0), HASH)
 
 
+@pytest.mark.spec("AUTH-SERVER-REJECT")
 @pytest.mark.parametrize("length", [0, 1, 31, 32, 33])
 def test_check_rejects_a_request_shorter_than_34_bytes(length):
     with pytest.raises(AuthenticationError, match="too short"):
         check_auth(encode_auth(HASH, 0)[:length], HASH)
 
 
+@pytest.mark.spec("AUTH-SERVER-REJECT")
 def test_short_first_read_fails_even_if_it_is_a_prefix_of_the_right_hash():
     # decisions.md D5: the server decides on the first read; it never waits for more bytes,
     # which would tell a prober how much of the hash it already has right.

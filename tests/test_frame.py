@@ -79,6 +79,7 @@ def test_command_bytes_match_the_spec_list():
         Command.SYNACK, Command.HEART_REQUEST, Command.HEART_RESPONSE, Command.SERVER_SETTINGS}
 
 
+@pytest.mark.spec("FRAME-NO-DATA")
 def test_commands_with_data_are_exactly_those_the_spec_mentions():
     assert set(Command) - COMMANDS_WITH_DATA == set(NO_DATA_COMMANDS)
 
@@ -91,6 +92,7 @@ def test_command_name_never_raises():
 # ---- encoding -------------------------------------------------------------------------------
 
 
+@pytest.mark.spec("FRAME-NO-DATA")
 @pytest.mark.parametrize("command", [*NO_DATA_COMMANDS, 11, 42, 255])
 def test_encode_frame_refuses_data_on_commands_that_carry_none(command):
     with pytest.raises(LocalProtocolError):
@@ -155,6 +157,7 @@ def test_decoder_gives_identical_frames_for_random_chunkings():
         assert frames == whole
 
 
+@pytest.mark.spec("FRAME-NO-DATA")
 @pytest.mark.parametrize("command", [*NO_DATA_COMMANDS, 42])
 def test_decoder_skips_data_on_no_data_and_unknown_commands_and_stays_in_sync(command):
     wire = raw_frame(command, 7, b"junk!") + encode_psh(7, b"after")

@@ -174,12 +174,14 @@ def test_equal_bounds_give_that_size_without_asking_the_rng():
     assert rng.calls == [(500, 1000)]  # only the second entry of "3=9-9,500-1000" draws
 
 
+@pytest.mark.spec("PAD-UNDEFINED-DIRECT")
 def test_plan_is_none_from_stop_on_and_empty_for_a_missing_line():
     scheme = parse_scheme(b"stop=3\n1=5-5")
     assert plan_packet(scheme, 2, RecordingRng()) == []
     assert plan_packet(scheme, 3, RecordingRng()) is None
 
 
+@pytest.mark.spec("PAD-PADDING0-WITH-AUTH")
 def test_padding0_is_the_first_size_of_line_0():
     assert padding0_length(DEFAULT, RecordingRng()) == 30
     assert padding0_length(parse_scheme(b"stop=8\n0=c,40-40,50-50"), RecordingRng()) == 40
@@ -189,34 +191,40 @@ def test_padding0_is_the_first_size_of_line_0():
 # ---- splitting a write into records ---------------------------------------------------------
 
 
+@pytest.mark.spec("PAD-SPLIT-WASTE")
 def test_all_padding_record_is_one_waste_frame_of_length_l():
     assert waste_frame(3) == bytes.fromhex("00 00000000 0003 000000")
     assert split_write(b"", [100]) == [waste_frame(100)]
     assert len(split_write(b"", [100])[0]) == 107
 
 
+@pytest.mark.spec("PAD-SPLIT-WASTE")
 def test_last_payload_record_is_topped_up_to_exactly_l():
     (record,) = split_write(bytes(50), [100])
     assert len(record) == 100
     assert record == bytes(50) + waste_frame(43)
 
 
+@pytest.mark.spec("PAD-SPLIT-WASTE")
 def test_no_top_up_when_not_even_one_waste_byte_fits():
     assert split_write(bytes(93), [100]) == [bytes(93)]  # 100 - 93 - 7 == 0
     assert split_write(bytes(92), [100]) == [bytes(92) + waste_frame(1)]
     assert split_write(bytes(100), [100]) == [bytes(100)]
 
 
+@pytest.mark.spec("PAD-SPLIT-REMAINDER")
 def test_payload_longer_than_the_plan_is_sent_in_one_last_record():
     assert split_write(bytes(250), [100, 100]) == [bytes(100), bytes(100), bytes(50)]
 
 
+@pytest.mark.spec("PAD-CHECK-MARK")
 def test_check_mark_stops_padding_once_the_payload_is_sent():
     plan = [50, CHECK, 500, CHECK, 500]
     assert split_write(bytes(20), plan) == [bytes(20) + waste_frame(23)]
     assert split_write(bytes(60), plan) == [bytes(50), bytes(10) + waste_frame(483)]
 
 
+@pytest.mark.spec("PAD-CHECK-MARK")
 def test_check_mark_first_with_nothing_to_send_sends_nothing():
     assert split_write(b"", [CHECK, 100]) == []
 
@@ -249,6 +257,10 @@ def framed_payload(size: int) -> bytes:
     return encode_psh(1, body) if size >= 7 else bytes(range(size))
 
 
+@pytest.mark.spec("PAD-SPLIT-REMAINDER")
+@pytest.mark.spec("PAD-SPLIT-WASTE")
+@pytest.mark.spec("PAD-CHECK-MARK")
+@pytest.mark.spec("PAD-UNDEFINED-DIRECT")
 @pytest.mark.parametrize("packet", range(10))
 def test_records_follow_the_spec_for_every_default_packet_and_payload_size(packet):
     for size in range(3001):
@@ -291,6 +303,7 @@ def test_records_follow_the_spec_for_every_default_packet_and_payload_size(packe
 # ---- the per-session packet counter ---------------------------------------------------------
 
 
+@pytest.mark.spec("PAD-UNDEFINED-DIRECT")
 def test_padder_numbers_packets_from_1_and_stops_at_stop():
     scheme = parse_scheme(b"stop=3\n0=30-30\n1=10-10\n2=20-20")
     padder = Padder(scheme, RecordingRng())
@@ -306,6 +319,8 @@ def test_padder_with_stop_1_is_inactive_from_the_start():
     assert not Padder(parse_scheme(b"stop=1\n0=30-30"), RecordingRng()).active
 
 
+@pytest.mark.spec("PAD-PACKET1")
+@pytest.mark.spec("PAD-PACKET2")
 def test_padder_uses_the_default_scheme_for_settings_then_first_data():
     padder = Padder(DEFAULT, RecordingRng())
     first = FRAME_HEADER.pack(Command.SETTINGS, 0, 3) + b"v=3"

@@ -8,6 +8,9 @@ from anytls_ref.padding import DEFAULT_SCHEME
 from anytls_ref.params import ClientParams, ServerParams
 
 
+@pytest.mark.spec("PARAM-IDLE-CHECK-INTERVAL")
+@pytest.mark.spec("PARAM-IDLE-TIMEOUT")
+@pytest.mark.spec("PARAM-MIN-IDLE")
 def test_client_defaults_are_the_spec_examples():
     params = ClientParams("pw")
     assert params.idle_session_check_interval == 30.0  # "such as 30s"
@@ -34,5 +37,6 @@ def test_client_params_refuse_impossible_values(kwargs):
         ClientParams("pw", **kwargs)
 
 
+@pytest.mark.spec("PARAM-PADDING-SCHEME")
 def test_server_padding_scheme_defaults_to_the_default_scheme():
     assert ServerParams().padding_scheme == DEFAULT_SCHEME

@@ -187,6 +187,8 @@ def test_every_cell_gives_its_documented_effects(role, state, command, with_data
 # ---- server: Settings first ------------------------------------------------------------------
 
 
+@pytest.mark.spec("SESS-SYN-BEFORE-SETTINGS")
+@pytest.mark.spec("SESS-REJECT-ALERT")
 def test_syn_before_settings_is_rejected_with_an_alert_then_close():
     rules = server("await-settings")
     effects = rules.receive(frame(Command.SYN, 1))
@@ -197,6 +199,7 @@ def test_syn_before_settings_is_rejected_with_an_alert_then_close():
     assert rules.receive(settings()) == []  # a closed session does nothing more
 
 
+@pytest.mark.spec("SESS-SYN-BEFORE-SETTINGS")
 def test_empty_settings_is_ignored_and_a_later_syn_is_rejected():
     # decisions.md D8 (as Go)
     rules = server("await-settings")
@@ -211,11 +214,14 @@ def test_second_settings_is_ignored():
     assert rules.client_settings.padding_md5 == MD5
 
 
+@pytest.mark.spec("PAD-UPDATE-SEND")
 def test_matching_md5_gets_no_padding_update():
     assert sent(server("await-settings").receive(settings(2, MD5))) == [
         Frame(Command.SERVER_SETTINGS, 0, b"v=2")]
 
 
+@pytest.mark.spec("PAD-UPDATE-SEND")
+@pytest.mark.spec("SESS-SERVER-SETTINGS")
 def test_md5_mismatch_sends_update_padding_scheme_before_server_settings():
     effects = server("await-settings").receive(settings(2, "0" * 32))
     assert sent(effects) == [
@@ -224,11 +230,13 @@ def test_md5_mismatch_sends_update_padding_scheme_before_server_settings():
     ]
 
 
+@pytest.mark.spec("PAD-UPDATE-SEND")
 def test_missing_md5_counts_as_a_mismatch():
     assert sent(server("await-settings").receive(settings(2, None)))[0].command == (
         Command.UPDATE_PADDING_SCHEME)
 
 
+@pytest.mark.spec("V2-BOTH-SIDES")
 def test_v1_client_gets_no_server_settings_and_no_synack():
     # decisions.md D7: served, without version-2 features
     rules = server("await-settings")
@@ -238,6 +246,8 @@ def test_v1_client_gets_no_server_settings_and_no_synack():
     assert sent(rules.stream_result(1, None)) == []
 
 
+@pytest.mark.spec("SESS-REJECT-ALERT")
+@pytest.mark.spec("COMPAT-MIN-REJECT")
 def test_v1_client_is_rejected_with_an_alert_when_min_version_is_2():
     rules = server("await-settings", min_version=2)
     effects = rules.receive(settings(version=1))
@@ -247,6 +257,7 @@ def test_v1_client_is_rejected_with_an_alert_when_min_version_is_2():
     assert rules.state is State.CLOSED
 
 
+@pytest.mark.spec("SESS-SERVER-SETTINGS")
 def test_v5_client_gets_server_settings_v3():
     # decisions.md D14: the version both speak, min(client, PROTOCOL_VERSION)
     rules = server("await-settings")
@@ -257,6 +268,7 @@ def test_v5_client_gets_server_settings_v3():
 # ---- both sides: heartbeats ------------------------------------------------------------------
 
 
+@pytest.mark.spec("SESS-HEART-RESPOND")
 @pytest.mark.parametrize("make", [server, client], ids=["server", "client"])
 @pytest.mark.parametrize("sid", [0, 7])
 def test_heart_request_is_answered_on_the_same_stream_id(make, sid):
@@ -264,6 +276,7 @@ def test_heart_request_is_answered_on_the_same_stream_id(make, sid):
     assert sent(effects) == [Frame(Command.HEART_RESPONSE, sid)]
 
 
+@pytest.mark.spec("SESS-HEART-RESPOND")
 def test_heart_request_is_answered_even_before_settings():
     # decisions.md D19
     effects = server("await-settings").receive(frame(Command.HEART_REQUEST, 0))
@@ -320,6 +333,7 @@ def test_psh_for_an_unknown_stream_is_dropped():
     assert isinstance(effect, Note)
 
 
+@pytest.mark.spec("FRAME-NO-DATA")
 def test_data_on_syn_is_skipped_and_the_stream_still_opens():
     # decisions.md D3
     effects = server("established").receive(frame(Command.SYN, 3, b"junk"))
@@ -339,6 +353,7 @@ def test_unknown_command_is_skipped_not_fatal():
 # ---- server: SYNACK -------------------------------------------------------------------------
 
 
+@pytest.mark.spec("SESS-SYNACK-AFTER-DIAL")
 def test_stream_result_success_sends_empty_synack():
     # decisions.md D12: sent once the outbound dial is up
     rules = server("stream-open")
@@ -346,6 +361,7 @@ def test_stream_result_success_sends_empty_synack():
     assert rules.streams == {1}
 
 
+@pytest.mark.spec("SESS-SYNACK-AFTER-DIAL")
 def test_stream_result_failure_sends_synack_error_then_fin():
     rules = server("stream-open")
     effects = rules.stream_result(1, "connection refused")
@@ -353,6 +369,7 @@ def test_stream_result_failure_sends_synack_error_then_fin():
     assert rules.streams == set()
 
 
+@pytest.mark.spec("V2-BOTH-SIDES")
 def test_stream_result_failure_for_a_v1_client_is_fin_only():
     rules = server("await-settings")
     rules.receive(settings(version=1))
@@ -375,6 +392,8 @@ def test_stream_result_for_a_closed_stream_sends_nothing():
 # ---- client ---------------------------------------------------------------------------------
 
 
+@pytest.mark.spec("SESS-SETTINGS-FIRST")
+@pytest.mark.spec("SESS-SETTINGS-CLIENT-NAME")
 def test_client_settings_frame_announces_our_version_name_and_md5():
     (out,) = sent([Send(client().settings_frame())])
     assert out.command == Command.SETTINGS and out.stream_id == 0
@@ -399,6 +418,7 @@ def test_empty_synack_means_the_stream_is_ready():
     assert rules.streams == {1}
 
 
+@pytest.mark.spec("SESS-SYNACK-ERROR-CLOSE")
 def test_synack_with_text_is_an_error_and_closes_the_stream():
     rules = client("stream-open")
     effects = rules.receive(frame(Command.SYNACK, 1, b"dial tcp: refused"))
@@ -407,6 +427,7 @@ def test_synack_with_text_is_an_error_and_closes_the_stream():
     assert rules.receive(frame(Command.FIN, 1)) == []  # the server's FIN that follows
 
 
+@pytest.mark.spec("SESS-ALERT-LOG-CLOSE")
 def test_alert_closes_the_session_with_its_text():
     rules = client("stream-open")
     assert rules.receive(frame(Command.ALERT, 0, b"go away")) == [
@@ -414,6 +435,7 @@ def test_alert_closes_the_session_with_its_text():
     assert rules.state is State.CLOSED
 
 
+@pytest.mark.spec("SESS-ALERT-LOG-CLOSE")
 def test_empty_alert_still_closes_the_session():
     # decisions.md D13: Go ignores an empty Alert; the spec says both parties close
     rules = client()
@@ -422,6 +444,7 @@ def test_empty_alert_still_closes_the_session():
     assert rules.state is State.CLOSED
 
 
+@pytest.mark.spec("V2-BOTH-SIDES")
 def test_server_settings_turns_on_synack():
     rules = client()
     assert not rules.features.synack
@@ -429,6 +452,7 @@ def test_server_settings_turns_on_synack():
     assert rules.features.synack
 
 
+@pytest.mark.spec("PAD-UPDATE-NEW-SESSIONS")
 def test_update_padding_scheme_is_for_new_sessions_only():
     # decisions.md D2: the effect hands the scheme to the Client; this session keeps its own
     rules = client()

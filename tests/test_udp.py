@@ -17,33 +17,7 @@ import socks
 from anytls_ref.net.client import Client, ClientConfig
 from anytls_ref.net.inbound import ProxyInbound
 from anytls_ref.net.server import Server, ServerConfig
-
-
-class UdpEcho:
-    """A UDP echo server on 127.0.0.1 that prefixes nothing: replies are the datagram itself."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.address = self.sock.getsockname()
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="udp-echo")
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            data, peer = self.sock.recvfrom(65535)
-            if self._stop:
-                return
-            self.sock.sendto(data, peer)
-
-    def close(self) -> None:
-        self._stop = True
-        # wake recvfrom with one last datagram, then join
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as poke:
-            poke.sendto(b"", self.address)
-        self._thread.join()
-        self.sock.close()
+from interop.targets import UdpEcho
 
 
 def wait_until(predicate, timeout: float) -> bool:

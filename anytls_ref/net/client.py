@@ -63,6 +63,8 @@ class ClientStats:
     sessions: int = 0
     streams: int = 0
     reused: int = 0
+    #: per session, in order: the padding scheme md5 it announced (for interop observations)
+    session_md5s: list[str] = field(default_factory=list, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **counts: int) -> None:
@@ -122,6 +124,8 @@ class ClientSession(Session):
     def open_stream(self, target: SocksAddr, initial: bytes = b"") -> Stream:
         """Send SYN + PSH(address + initial) (after cmdSettings on a new session) as one write."""
         with self._state_lock:
+            # [SESS-SYN-SID-INCREASING] "The client should generate a monotonically increasing
+            # streamId within the Session for each Stream."
             stream_id = self.next_stream_id
             self.next_stream_id += 1
             syn = self.rules.open_stream(stream_id)
@@ -129,12 +133,16 @@ class ClientSession(Session):
             self.streams[stream_id] = stream
             first = b""
             if not self.settings_sent:
-                # "The client must immediately send cmdSettings when starting a new session."
+                # [SESS-SETTINGS-FIRST] "The client must immediately send cmdSettings when
+                # starting a new session."
                 first = self.rules.settings_frame()
                 self.settings_sent = True
-        # "Packet 1 should include: cmdSettings and the first Stream's cmdSYN + cmdPSH(proxy
+        # [PAD-PACKET1] "Packet 1 should include: cmdSettings and the first Stream's cmdSYN +
+        # cmdPSH(proxy
         # target address)"
         self.write(first + syn + encode_psh(stream_id, encode_socksaddr(target) + initial))
+        # [PAD-PACKET2] "Packet 2 should be the first data packet proxied from the user": the
+        # stream's first sendall is this session's next write
         return stream
 
 
@@ -149,7 +157,7 @@ class Client:
         host = config.server[0]
         self.server_hostname = config.sni or host
         self.stats = ClientStats()
-        #: "The client should store paddingScheme in the Client object"
+        #: [PAD-STORE-PER-CLIENT] "The client should store paddingScheme in the Client object"
         self.scheme: PaddingScheme = DEFAULT
         self._rng = random.SystemRandom()
         self._lock = threading.Lock()
@@ -174,6 +182,8 @@ class Client:
             log.warning("%s: server sent an unusable padding scheme (%s); keeping ours", label, exc)
             return
         with self._lock:
+            # [PAD-UPDATE-NEW-SESSIONS] "subsequent new sessions must use the paddingScheme issued
+            # by the server": _new_session reads self.scheme
             self.scheme = scheme
         log.info("%s: padding scheme updated by the server (md5 %s)", label, scheme.md5)
 
@@ -194,7 +204,8 @@ class Client:
             raise
         tls.settimeout(None)
         try:
-            # packet 0: sha256(password) + padding0, in ONE TLS record (Go servers read one)
+            # [PAD-PADDING0-WITH-AUTH] "The client should send the padding of this length
+            # together with sha256(password)": packet 0, in ONE TLS record (Go servers read one)
             tls.sendall(encode_auth(self.password_hash, padding0_length(scheme, self._rng)))
         except OSError:
             tls.close()
@@ -205,6 +216,8 @@ class Client:
         session.reader = threading.Thread(target=session.run_reader, name=f"anytls-sess-{seq}")
         session.reader.start()
         self.stats.add(sessions=1)
+        with self.stats.lock:
+            self.stats.session_md5s.append(scheme.md5)
         self._start_cleaner()
         log.debug("%s: new session to %s:%d", session.label, *self.config.server)
         return session
@@ -223,6 +236,8 @@ class Client:
     def stream_done(self, session: ClientSession) -> None:
         """A stream of ``session`` ended: back to the pool if healthy (spec "Reuse")."""
         with self._lock:
+            # [REUSE-RETURN-IDLE] "if the event loop of the corresponding Session does not
+            # encounter an error, the Session is put into the "idle session pool""
             if (self._reuse_ok and not session.closed.is_set() and not self._closing.is_set()
                     and not session.streams):
                 self._pool.put(session.seq, session, time.monotonic())
@@ -243,10 +258,13 @@ class Client:
         ``initial`` rides in the same cmdPSH as the address (UoT sends its request this way).
         """
         for attempt in (1, 2):
+            # [REUSE-IMPLEMENT] [REUSE-NEWEST-IDLE] "Before creating a new session layer, you
+            # must check if there is an "idle" session. If there is, take the session with the
+            # largest Seq"
             session = self._take_idle()
             reused = session is not None
-            if session is None:
-                session = self._new_session()
+            if session is None:  # [REUSE-NEW-SESSION] "If there is no idle session, create a
+                session = self._new_session()  # new session."
             try:
                 stream = self._open_on(session, target, initial, reused)
             except StreamOpenError as exc:
@@ -270,7 +288,8 @@ class Client:
         try:
             if version is not None and version >= 2:
                 if stream.stream_id >= 2:
-                    # the v2 watchdog: no SYNACK within 3 s means the session is stuck
+                    # [V2-SYNACK-TIMEOUT] the v2 watchdog: no SYNACK within 3 s means the
+                    # session is stuck ("the client can close the stuck connection in advance")
                     stream.wait_open(now + SYNACK_WATCHDOG)
                 else:
                     stream.wait_open(now + FIRST_STREAM_TIMEOUT)
@@ -319,7 +338,8 @@ class Client:
             self._cleaner.start()
 
     def _cleanup_loop(self) -> None:
-        # "Regularly (such as 30s) check the session pool, close and delete sessions that have
+        # [REUSE-CLEANUP] "Regularly (such as 30s) check the session pool, close and delete
+        # sessions that have
         # been idle for more than a certain time (such as 60s)."
         while not self._closing.wait(self.params.idle_session_check_interval):
             with self._lock:

@@ -12,6 +12,7 @@ import threading
 
 from ..errors import AnyTLSError
 from .stream import Stream
+from .tls import ThreadSafeTLS
 
 log = logging.getLogger("anytls_ref.relay")
 
@@ -27,11 +28,14 @@ def set_nodelay(sock: socket.socket) -> None:
         pass
 
 
-def _shutdown(sock: socket.socket) -> None:
+def _shutdown(sock: socket.socket | ThreadSafeTLS) -> None:
     """Wake any thread blocked on ``sock``. For a TLS socket this is the plain socket's
     shutdown: SSLSocket.shutdown would drop its TLS state under a thread still reading it."""
     try:
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        if isinstance(sock, socket.socket):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        else:
+            sock.shutdown(socket.SHUT_RDWR)  # ThreadSafeTLS: the plain socket's, too
     except OSError:
         pass
 
@@ -65,10 +69,12 @@ def relay_stream(stream: Stream, sock: socket.socket, *, name: str) -> None:
         helper.join()
 
 
-def relay_sockets(a: socket.socket, b: socket.socket, *, name: str) -> None:
-    """Copy both ways between two sockets until either ends (the fallback relay)."""
+def relay_sockets(a: socket.socket | ThreadSafeTLS, b: socket.socket, *, name: str) -> None:
+    """Copy both ways between two sockets until either ends (the fallback relay).
 
-    def copy(src: socket.socket, dst: socket.socket) -> None:
+    A TLS socket must come wrapped in ThreadSafeTLS: both directions use it at once."""
+
+    def copy(src: socket.socket | ThreadSafeTLS, dst: socket.socket | ThreadSafeTLS) -> None:
         try:
             while data := src.recv(COPY_SIZE):
                 dst.sendall(data)

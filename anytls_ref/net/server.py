@@ -24,7 +24,7 @@ from ..uot import UOT_LEGACY_MAGIC, UOT_V2_MAGIC
 from .relay import relay_sockets, relay_stream, set_nodelay
 from .session import Session
 from .stream import Stream
-from .tls import server_context
+from .tls import ThreadSafeTLS, server_context
 from .trace import Tracer
 from .udp import serve_uot
 
@@ -57,6 +57,8 @@ class ServerStats:
     streams: int = 0
     bytes_up: int = 0  #: client → target
     bytes_down: int = 0  #: target → client
+    #: per session, in order: the padding-md5 its client announced (for interop observations)
+    client_md5s: list[str | None] = field(default_factory=list, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **counts: int) -> None:
@@ -78,6 +80,7 @@ class ServerSession(Session):
         )
         self.server = server
         self._stream_threads: list[threading.Thread] = []
+        self._settings_recorded = False
 
     def on_effect(self, effect) -> None:
         if isinstance(effect, rules_mod.OpenStream):
@@ -91,6 +94,11 @@ class ServerSession(Session):
             )
             self._stream_threads.append(thread)
             self.server.stats.add(streams=1)
+            if not self._settings_recorded:  # a first stream means cmdSettings was accepted
+                self._settings_recorded = True
+                settings = self.rules.client_settings
+                with self.server.stats.lock:
+                    self.server.stats.client_md5s.append(settings.padding_md5 if settings else None)
             thread.start()
 
     def on_closed(self) -> None:
@@ -110,7 +118,8 @@ class ServerSession(Session):
         try:
             target, rest = read_target(stream, self.server.config.address_timeout)
             if target.host in (UOT_V2_MAGIC, UOT_LEGACY_MAGIC):
-                # "For requests with target address sp.v2.udp-over-tcp.arpa, the sing-box
+                # [PROXY-UDP-UOT] "For requests with target address sp.v2.udp-over-tcp.arpa,
+                # the sing-box
                 # udp-over-tcp protocol should be used for processing."
                 serve_uot(stream, target.host, rest, lambda error: self.report(stream, error),
                           name, self.server.config.address_timeout)
@@ -125,6 +134,8 @@ class ServerSession(Session):
             with outbound:
                 outbound.settimeout(None)
                 set_nodelay(outbound)
+                # [SESS-SYNACK-AFTER-DIAL] "after the proxy outbound connection TCP handshake is
+                # completed" (ServerRules.stream_result sends it to v2 clients only)
                 self.report(stream, None)
                 log.debug("%s: connected to %s", name, target)
                 if rest:
@@ -267,13 +278,17 @@ class Server:
             first = tls.recv(FIRST_READ_SIZE)
             request = check_auth(first, self.password_hash)
             missing = request.padding0_missing
-            while missing:  # "including completely reading padding0"
+            # [AUTH-SERVER-VERIFY] "Read the first data packet, verify the authentication
+            # request (including completely reading padding0)."
+            while missing:
                 chunk = tls.recv(min(missing, FIRST_READ_SIZE))
                 if not chunk:
                     raise ConnectionClosed("closed while sending padding0")
                 missing -= len(chunk)
             initial = request.rest
         except AuthenticationError as exc:
+            # [AUTH-SERVER-REJECT] "If it doesn't match, close the connection directly or
+            # "fallback" to any "legal" L7 application."
             self.stats.add(auth_failures=1)
             log.info("%s from %s: authentication failed (%s)", label, peer[0], exc)
             self._fallback(tls, first, label)
@@ -328,4 +343,5 @@ class Server:
                 backend.sendall(first)
             except OSError:
                 return
-            relay_sockets(tls, backend, name=f"{label} fallback")
+            # both directions use the TLS socket at once: only through ThreadSafeTLS
+            relay_sockets(ThreadSafeTLS(tls), backend, name=f"{label} fallback")

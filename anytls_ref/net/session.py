@@ -18,6 +18,7 @@ from ..errors import AnyTLSError, ConnectionClosed
 from ..frame import NEED_DATA, Command, FrameDecoder, command_name, encode_psh
 from ..padding import Padder
 from .stream import Stream
+from .tls import ThreadSafeTLS
 from .trace import Tracer
 
 log = logging.getLogger("anytls_ref.session")
@@ -51,6 +52,8 @@ class Session:
         self.streams: dict[int, Stream] = {}
         self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()  # guards rules and streams
+        #: the reader and a writer use the socket at once: only through this (see its doc)
+        self.tls = ThreadSafeTLS(sock)
         self._sock_closed = False
         self.closed = threading.Event()
         #: why the session ended (an exception), once it has
@@ -72,11 +75,11 @@ class Session:
                     if self.tracer:
                         self.tracer.records(self.label, packet, records)
                     for record in records:
-                        self.sock.sendall(record)
+                        self.tls.sendall(record)
                 else:
                     if self.tracer:
                         self.tracer.records(self.label, None, [data])
-                    self.sock.sendall(data)
+                    self.tls.sendall(data)
                 self.bytes_written += len(data)
             except OSError as exc:
                 self.shutdown(exc)
@@ -125,7 +128,7 @@ class Session:
                     with self._state_lock:
                         effects = self.rules.receive(frame)
                     self._apply_all(effects)
-                n = self.sock.recv_into(view)
+                n = self.tls.recv_into(view)
                 if n == 0:
                     break
                 decoder.feed(view[:n])
@@ -157,6 +160,8 @@ class Session:
             if stream is not None:
                 stream.peer_closed()
         elif isinstance(effect, rules_mod.CloseSession):
+            # [SESS-ALERT-LOG-CLOSE] "The client needs to read it and print it to the log, then
+            # both parties close the session." (the reader ends, _finish closes the socket)
             if effect.alert is not None:
                 log.warning("%s: %s", self.label, effect.reason)
             raise SessionEnded(effect.reason)

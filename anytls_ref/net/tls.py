@@ -7,10 +7,16 @@ newer; the client verifies the server's certificate unless told ``--insecure``.
 from __future__ import annotations
 
 import datetime
+import errno
 import ipaddress
 import os
+import select
+import socket
 import ssl
 import tempfile
+import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -81,3 +87,66 @@ def client_context(*, insecure: bool = False, ca_file: str | None = None) -> ssl
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     return ctx
+
+
+T = TypeVar("T")
+
+
+class ThreadSafeTLS:
+    """A connected SSLSocket that one reader and one writer at a time may use at once.
+
+    OpenSSL: "You cannot call SSL_write() and SSL_read() on different threads to each other for
+    the *same* SSL object", and Python's ssl module does not serialise them. Used that way on
+    this machine (OpenSSL 3.0), a TLS 1.3 NewSessionTicket handled by the reader while a writer
+    encrypted gave "bad record mac", reads returned a false EOF, and a stress run crashed the
+    interpreter. So here the socket is non-blocking, every call into the SSL object is made
+    under one lock, and a thread that has to wait for the socket waits in poll() *without* the
+    lock: a writer stuck on a full TCP window never stops the reader (which would deadlock two
+    peers that both write). Writers must still not interleave with each other: Session has its
+    write lock, the fallback relay one writer per direction.
+    """
+
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self.sock = sock
+        self._lock = threading.Lock()
+        # a plain socket (tests run sessions over socketpairs) may be shared as it is
+        self._is_tls = isinstance(sock, ssl.SSLSocket)
+        if self._is_tls:
+            sock.setblocking(False)
+
+    def _call(self, call: Callable[..., T], *args) -> T:
+        if not self._is_tls:
+            return call(*args)
+        while True:
+            with self._lock:
+                try:
+                    return call(*args)
+                except ssl.SSLWantReadError:
+                    events = select.POLLIN
+                except ssl.SSLWantWriteError:
+                    events = select.POLLOUT
+            fd = self.sock.fileno()
+            if fd < 0:
+                raise OSError(errno.EBADF, "socket closed")
+            poller = select.poll()
+            poller.register(fd, events)
+            poller.poll()  # shutdown() wakes it too (hang-up); the retried call then fails
+
+    def recv(self, max_bytes: int) -> bytes:
+        return self._call(self.sock.recv, max_bytes)
+
+    def recv_into(self, buffer) -> int:
+        return self._call(self.sock.recv_into, buffer)
+
+    def sendall(self, data: bytes | memoryview) -> None:
+        if not self._is_tls:
+            self.sock.sendall(data)
+            return
+        # a retried SSL_write must be given the same bytes again, which ``view`` still is
+        view = memoryview(data)
+        while view:
+            view = view[self._call(self.sock.send, view):]
+
+    def shutdown(self, how: int = socket.SHUT_RDWR) -> None:
+        """The plain socket's shutdown (no SSL call): wakes every thread waiting on it."""
+        socket.socket.shutdown(self.sock, how)

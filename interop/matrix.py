@@ -1,0 +1,406 @@
+"""The interop matrix: every anytls implementation as client × every one as server × 7 scenarios.
+
+A *cell* is (client implementation, server implementation); a *case* is a cell and a scenario.
+Each case starts its own server and client (our side runs in this process, a peer runs as a
+subprocess from ``interop.peers``), drives traffic through the client's local SOCKS5 port to
+targets on 127.0.0.1, observes what it can on our side, and stops everything.
+
+Scenarios:
+  tcp             10 MiB through an echo target, both directions at once, sha256-checked
+  http            GET of a local HTTP server
+  reuse           3 sequential connections carried by one TLS connection (observed on our side)
+  udp             UoT: 50 datagrams to two UDP echo targets, each reply from the right source
+  padding-update  the server has a custom scheme; the client's next session sends its md5
+                  (observed on our side)
+  wrong-password  the client's request fails within 5 s (no hang)
+  refused         a closed target port: the client's connection fails within 5 s
+
+Results: "pass", "fail", or "unsupported-by-peer" (the peer lacks the feature; the detail cites
+where). A case never reports "pass" unless it ran and its checks held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import socks
+
+from anytls_ref.net.client import Client, ClientConfig
+from anytls_ref.net.inbound import ProxyInbound
+from anytls_ref.net.server import Server, ServerConfig
+from anytls_ref.padding import DEFAULT, parse_scheme
+
+from . import peers as peer_mod
+from .targets import HTTP_BODY, EchoServer, HTTPTarget, UdpEcho, refused_port
+
+log = logging.getLogger("interop")
+
+OURS = "anytls_ref"
+IMPLEMENTATIONS = [OURS, "anytls-go", "sing-box", "mihomo", "ssrlive", "anytls-rs"]
+SCENARIOS = ["tcp", "http", "reuse", "udp", "padding-update", "wrong-password", "refused"]
+PASSWORD = "interop-password"
+#: A scheme unlike the default, so an update is visible: 3 packets, padding0 of 40 bytes.
+CUSTOM_SCHEME = "stop=3\n0=40-40\n1=300-500\n2=200-300,c,400-500"
+CUSTOM_MD5 = parse_scheme(CUSTOM_SCHEME.encode()).md5
+TCP_BYTES = 10 * 1024 * 1024
+FAIL_WITHIN = 5.0
+
+
+class CaseFailed(Exception):
+    """A scenario's check did not hold; the message says which."""
+
+
+class UnsupportedByPeer(Exception):
+    """The peer lacks what the scenario needs; the message cites where that is documented."""
+
+
+@dataclass
+class CaseResult:
+    client: str
+    server: str
+    scenario: str
+    result: str  #: pass | fail | unsupported-by-peer
+    detail: str
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---- what a scenario needs from each side ------------------------------------------------
+
+
+@dataclass
+class Setup:
+    """How one case starts its two sides."""
+
+    server_scheme: str | None = None  #: a custom padding scheme for the server
+    client_password: str = PASSWORD
+    client_disable_reuse: bool = False
+
+
+class ServerSide:
+    """A running server of either kind. ``ours`` is our Server object, else None."""
+
+    def __init__(self, port: int, ours: Server | None) -> None:
+        self.port = port
+        self.ours = ours
+
+
+class ClientSide:
+    def __init__(self, socks_port: int, ours: Client | None) -> None:
+        self.socks_port = socks_port
+        self.ours = ours
+
+
+@contextlib.contextmanager
+def running_server(impl: str, setup: Setup, workdir: Path) -> Iterator[ServerSide]:
+    if impl == OURS:
+        cert, key = peer_mod.make_cert(workdir)
+        scheme = setup.server_scheme.encode() if setup.server_scheme else DEFAULT.raw
+        server = Server(ServerConfig(("127.0.0.1", 0), PASSWORD, str(cert), str(key),
+                                     padding_scheme=scheme))
+        with server:
+            yield ServerSide(server.address[1], server)
+        return
+    peer = peer_mod.get_peer(impl)
+    cert, key = peer_mod.make_cert(workdir)
+    port = peer_mod.free_port()
+    try:
+        proc = peer.start_server(workdir, port, PASSWORD, setup.server_scheme, cert, key)
+    except peer_mod.Unsupported as exc:
+        raise UnsupportedByPeer(str(exc)) from None
+    try:
+        peer_mod.wait_for_port("127.0.0.1", port, proc=proc)
+        yield ServerSide(port, None)
+    finally:
+        peer_mod.stop(proc)
+
+
+@contextlib.contextmanager
+def running_client(impl: str, setup: Setup, server_port: int,
+                   workdir: Path) -> Iterator[ClientSide]:
+    if impl == OURS:
+        client = Client(ClientConfig(("127.0.0.1", server_port), setup.client_password,
+                                     sni="localhost", insecure=True,
+                                     disable_reuse=setup.client_disable_reuse))
+        with ProxyInbound(("127.0.0.1", 0), client) as inbound:
+            yield ClientSide(inbound.address[1], client)
+        return
+    peer = peer_mod.get_peer(impl)
+    port = peer_mod.free_port()
+    try:
+        proc = peer.start_client(workdir, port, server_port, setup.client_password,
+                                 disable_reuse=setup.client_disable_reuse)
+    except peer_mod.Unsupported as exc:
+        raise UnsupportedByPeer(str(exc)) from None
+    try:
+        peer_mod.wait_for_port("127.0.0.1", port, proc=proc)
+        yield ClientSide(port, None)
+    finally:
+        peer_mod.stop(proc)
+
+
+# ---- traffic helpers -----------------------------------------------------------------------
+
+
+def socks_tcp(client: ClientSide, target: tuple[str, int], timeout: float = 10.0) -> socks.socksocket:
+    sock = socks.socksocket()
+    sock.set_proxy(socks.SOCKS5, "127.0.0.1", client.socks_port, rdns=True)
+    sock.settimeout(timeout)
+    sock.connect(target)
+    return sock
+
+
+def http_get(client: ClientSide, target: HTTPTarget, timeout: float = 10.0) -> bytes:
+    """GET / through SOCKS5; returns the body (raises on anything but a 200 with our body)."""
+    with contextlib.closing(socks_tcp(client, target.address, timeout)) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: target\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.") or b" 200 " not in head.split(b"\r\n")[0] + b" ":
+        raise CaseFailed(f"unexpected HTTP response {head[:60]!r}")
+    if not body.startswith(HTTP_BODY):
+        raise CaseFailed(f"HTTP body differs ({len(body)} bytes)")
+    return body
+
+
+def sessions_seen(client: ClientSide, server: ServerSide) -> int | None:
+    """TLS sessions made so far, seen from our side (our server preferred)."""
+    if server.ours is not None:
+        return server.ours.stats.sessions
+    if client.ours is not None:
+        return client.ours.stats.sessions
+    return None
+
+
+# ---- scenarios -------------------------------------------------------------------------------
+
+
+def scenario_tcp(client: ClientSide, server: ServerSide, work: Path) -> str:
+    payload = os.urandom(TCP_BYTES)
+    expected = hashlib.sha256(payload).hexdigest()
+    echo = EchoServer()
+    try:
+        with contextlib.closing(socks_tcp(client, echo.address, timeout=60)) as sock:
+            sender_error: list[BaseException] = []
+
+            def send() -> None:
+                try:
+                    sock.sendall(payload)
+                except OSError as exc:
+                    sender_error.append(exc)
+
+            sender = threading.Thread(target=send, name="interop-tcp-send")
+            sender.start()
+            digest, received = hashlib.sha256(), 0
+            try:
+                while received < TCP_BYTES:
+                    chunk = sock.recv(1 << 16)
+                    if not chunk:
+                        break
+                    digest.update(chunk)
+                    received += len(chunk)
+            finally:
+                if received < TCP_BYTES:
+                    sock.shutdown(socket.SHUT_RDWR)  # unblock the sender
+                sender.join()
+    finally:
+        echo.close()
+    if sender_error:
+        raise CaseFailed(f"upload failed: {sender_error[0]}")
+    if received != TCP_BYTES or digest.hexdigest() != expected:
+        raise CaseFailed(f"echo returned {received} of {TCP_BYTES} bytes or a different sha256")
+    return f"{TCP_BYTES >> 20} MiB each way, sha256 ok"
+
+
+def scenario_http(client: ClientSide, server: ServerSide, work: Path) -> str:
+    target = HTTPTarget()
+    try:
+        http_get(client, target)
+    finally:
+        target.close()
+    return "200 OK, body intact"
+
+
+def scenario_reuse(client: ClientSide, server: ServerSide, work: Path) -> str:
+    target = HTTPTarget()
+    try:
+        before = sessions_seen(client, server)
+        for _ in range(3):
+            http_get(client, target)
+        after = sessions_seen(client, server)
+    finally:
+        target.close()
+    if before is None or after is None:
+        raise CaseFailed("not observable: neither side is anytls_ref")
+    if after - before != 1:
+        raise CaseFailed(f"3 sequential connections used {after - before} TLS connections")
+    return "3 requests, 1 TLS connection"
+
+
+def scenario_udp(client: ClientSide, server: ServerSide, work: Path) -> str:
+    echoes = [UdpEcho(), UdpEcho()]
+    sock = socks.socksocket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.set_proxy(socks.SOCKS5, "127.0.0.1", client.socks_port)
+        sock.settimeout(5)
+        for n in range(50):
+            echo = echoes[n % 2]
+            payload = f"datagram {n} ".encode() * (1 + n % 30)
+            sock.sendto(payload, echo.address)
+            try:
+                data, source = sock.recvfrom(65535)
+            except OSError as exc:
+                raise CaseFailed(f"datagram {n}: no reply ({exc})") from None
+            if data != payload:
+                raise CaseFailed(f"datagram {n}: reply differs")
+            if tuple(source) != tuple(echo.address):
+                raise CaseFailed(f"datagram {n}: reply from {source}, expected {echo.address}")
+    finally:
+        sock.close()
+        for echo in echoes:
+            echo.close()
+    return "50 datagrams, 2 targets, sources right"
+
+
+def scenario_padding_update(client: ClientSide, server: ServerSide, work: Path) -> str:
+    """Hold one connection open, then open a second: it needs a second session, which must
+    use the scheme the server sent to the first."""
+    echo = EchoServer()
+    try:
+        with contextlib.closing(socks_tcp(client, echo.address)) as first:
+            first.sendall(b"hold")
+            if first.recv(4) != b"hold":
+                raise CaseFailed("first connection did not echo")
+            with contextlib.closing(socks_tcp(client, echo.address)) as second:
+                second.sendall(b"next")
+                if second.recv(4) != b"next":
+                    raise CaseFailed("second connection did not echo")
+    finally:
+        echo.close()
+    if server.ours is not None:
+        md5s = list(server.ours.stats.client_md5s)
+    elif client.ours is not None:
+        md5s = list(client.ours.stats.session_md5s)
+    else:
+        raise CaseFailed("not observable: neither side is anytls_ref")
+    if len(md5s) < 2:
+        raise CaseFailed(f"expected 2 sessions, saw {len(md5s)}")
+    if md5s[0] != DEFAULT.md5 or md5s[1] != CUSTOM_MD5:
+        raise CaseFailed(f"session md5s {md5s[:2]}, expected [default, {CUSTOM_MD5}]")
+    return f"2nd session sent padding-md5 {CUSTOM_MD5[:8]}…"
+
+
+def _expect_failure(action: Callable[[], object], what: str) -> str:
+    start = time.monotonic()
+    try:
+        action()
+    except (OSError, CaseFailed, socks.ProxyError) as exc:
+        elapsed = time.monotonic() - start
+        if elapsed > FAIL_WITHIN:
+            raise CaseFailed(f"{what} failed only after {elapsed:.1f} s") from None
+        return f"failed in {elapsed:.2f} s ({type(exc).__name__})"
+    raise CaseFailed(f"{what} succeeded")
+
+
+def scenario_wrong_password(client: ClientSide, server: ServerSide, work: Path) -> str:
+    target = HTTPTarget()
+    try:
+        return _expect_failure(lambda: http_get(client, target, timeout=FAIL_WITHIN + 1),
+                               "request with a wrong password")
+    finally:
+        target.close()
+
+
+def scenario_refused(client: ClientSide, server: ServerSide, work: Path) -> str:
+    port = refused_port()
+
+    def connect_and_use() -> None:
+        with contextlib.closing(socks_tcp(client, ("127.0.0.1", port),
+                                          timeout=FAIL_WITHIN + 1)) as sock:
+            # a client that answers "success" first must still end the connection promptly
+            sock.sendall(b"hello")
+            if sock.recv(1) == b"":
+                raise CaseFailed("closed after a success reply")
+
+    return _expect_failure(connect_and_use, "connection to a closed port")
+
+
+SCENARIO_FUNCS = {
+    "tcp": (scenario_tcp, Setup()),
+    "http": (scenario_http, Setup()),
+    "reuse": (scenario_reuse, Setup()),
+    "udp": (scenario_udp, Setup()),
+    "padding-update": (scenario_padding_update, Setup(server_scheme=CUSTOM_SCHEME)),
+    "wrong-password": (scenario_wrong_password, Setup(client_password="not-the-password")),
+    "refused": (scenario_refused, Setup()),
+}
+
+
+#: Where each peer's missing feature is documented (cargo/Go module source of the pinned version).
+PEER_LIMITS = {
+    ("anytls-rs", "client", "udp"): "anytls-rs 0.5.4 client has no UDP ASSOCIATE: its SOCKS5 "
+    "listener ignores the command byte (src/client/socks5.rs:95)",
+    ("anytls-rs", "server", "udp"): "anytls-rs 0.5.4 server relays UoT only with isConnect=1 and "
+    "rejects isConnect=0, which SOCKS5 UDP clients use (src/server/udp_proxy.rs:160-166)",
+}
+
+
+def unsupported_reason(client: str, server: str, scenario: str) -> str | None:
+    """Why a peer cannot take part in this scenario, from its documented capabilities."""
+    for impl, role in ((client, "client"), (server, "server")):
+        if impl != OURS and (impl, role, scenario) in PEER_LIMITS:
+            return PEER_LIMITS[impl, role, scenario]
+    return None
+
+
+def run_case(client: str, server: str, scenario: str) -> CaseResult:
+    """Run one case from start to stop; never raises for a failed check."""
+    func, setup = SCENARIO_FUNCS[scenario]
+    start = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix=f"interop-{client}-{server}-{scenario}-"))
+    result, detail = "fail", ""
+    try:
+        reason = unsupported_reason(client, server, scenario)
+        if reason is not None:
+            raise UnsupportedByPeer(reason)
+        with running_server(server, setup, workdir) as srv:
+            with running_client(client, setup, srv.port, workdir) as cli:
+                detail = func(cli, srv, workdir)
+                result = "pass"
+    except UnsupportedByPeer as exc:
+        result, detail = "unsupported-by-peer", str(exc)
+    except CaseFailed as exc:
+        detail = str(exc)
+    except Exception as exc:  # a case reports, it does not crash the matrix
+        detail = f"{type(exc).__name__}: {exc}"
+    finally:
+        if result == "pass" or os.environ.get("ANYTLS_INTEROP_KEEP") != "1":
+            shutil.rmtree(workdir, ignore_errors=True)
+        elif result == "fail":
+            detail += f" (logs kept in {workdir})"
+    return CaseResult(client, server, scenario, result, detail, round(time.monotonic() - start, 2))
+
+
+def cells(installed: set[str], *, baseline: bool = False) -> list[tuple[str, str]]:
+    """(client, server) pairs to run: every pair with anytls_ref on one side, among installed
+    implementations; with ``baseline`` also each peer against itself."""
+    impls = [i for i in IMPLEMENTATIONS if i == OURS or i in installed]
+    pairs = [(c, s) for c in impls for s in impls if OURS in (c, s)]
+    if baseline:
+        pairs += [(p, p) for p in impls if p != OURS]
+    return pairs

@@ -1,0 +1,130 @@
+"""``make interop``: run the interop matrix and print it.
+
+Runs every case (client × server × scenario) with anytls_ref on at least one side, among the
+peers installed by ``make peers``; prints one progress line per case, then the matrix (cells show
+passed/total) and a per-scenario table, and writes interop/report.json.
+
+    python interop/run_matrix.py [--baseline] [--only IMPL] [--scenario NAME] [--json PATH]
+
+ANYTLS_REQUIRE_PEERS=1 makes a missing peer an error (CI); elsewhere missing peers are skipped
+with one line each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tabulate import tabulate  # noqa: E402
+
+from interop import peers as peer_mod  # noqa: E402
+from interop.expected import EXPECTED  # noqa: E402
+from interop.matrix import IMPLEMENTATIONS, OURS, SCENARIOS, cells, run_case  # noqa: E402
+
+REPORT = Path(__file__).resolve().parent / "report.json"
+MARK = {"pass": "ok", "fail": "FAIL", "unsupported-by-peer": "n/a"}
+
+
+def installed_peers(require: bool) -> set[str]:
+    found = set()
+    for peer_id, peer in peer_mod.all_peers().items():
+        if peer.installed():
+            found.add(peer_id)
+        elif require:
+            sys.exit(f"interop: peer {peer_id} {peer.version} is not installed in {peer.home} "
+                     "(ANYTLS_REQUIRE_PEERS=1); run `make peers`")
+        else:
+            print(f"interop: skipping {peer_id} {peer.version}: not installed (run `make peers`)")
+    return found
+
+
+def matrix_table(results: list[dict]) -> str:
+    impls = [i for i in IMPLEMENTATIONS if any(r["client"] == i or r["server"] == i
+                                               for r in results)]
+    rows = []
+    for client in impls:
+        row = [client]
+        for server in impls:
+            cell = [r for r in results if r["client"] == client and r["server"] == server]
+            if not cell:
+                row.append("")
+                continue
+            ran = [r for r in cell if r["result"] != "unsupported-by-peer"]
+            passed = sum(r["result"] == "pass" for r in ran)
+            text = f"{passed}/{len(ran)}"
+            if len(ran) < len(cell):
+                text += f" ({len(cell) - len(ran)} n/a)"
+            row.append(text)
+        rows.append(row)
+    return tabulate(rows, headers=["client \\ server", *impls], tablefmt="github")
+
+
+def scenario_table(results: list[dict]) -> str:
+    rows = []
+    for scenario in SCENARIOS:
+        mine = [r for r in results if r["scenario"] == scenario]
+        if not mine:
+            continue
+        failed = [f"{r['client']}→{r['server']}" for r in mine if r["result"] == "fail"]
+        rows.append([scenario, sum(r["result"] == "pass" for r in mine),
+                     len(failed), sum(r["result"] == "unsupported-by-peer" for r in mine),
+                     ", ".join(failed)])
+    return tabulate(rows, headers=["scenario", "pass", "fail", "n/a", "failed cells"],
+                    tablefmt="github")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", action="store_true",
+                        help="also run each peer against itself")
+    parser.add_argument("--only", help="only cells with this implementation on one side")
+    parser.add_argument("--scenario", action="append", choices=SCENARIOS)
+    parser.add_argument("--json", type=Path, default=REPORT)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    require = os.environ.get("ANYTLS_REQUIRE_PEERS") == "1"
+    installed = installed_peers(require)
+    todo = [(c, s, sc) for c, s in cells(installed, baseline=args.baseline)
+            if args.only in (None, c, s) for sc in (args.scenario or SCENARIOS)]
+    results = []
+    start = time.monotonic()
+    for n, (client, server, scenario) in enumerate(todo, 1):
+        result = run_case(client, server, scenario).as_dict()
+        expected = EXPECTED.get((client, server, scenario))
+        if expected is not None:
+            result["expected"] = expected.outcome
+            result["explained"] = expected.why
+        results.append(result)
+        note = " (expected, see interop/expected.md)" if expected and \
+            expected.outcome == result["result"] else ""
+        print(f"[{n:3}/{len(todo)}] {client:>10} → {server:<10} {scenario:15} "
+              f"{MARK[result['result']]:4} {result['seconds']:6.2f}s  {result['detail']}{note}",
+              flush=True)
+    report = {
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "seconds": round(time.monotonic() - start, 1),
+        "peers": {p.id: p.version for p in peer_mod.all_peers().values() if p.id in installed},
+        "results": results,
+    }
+    args.json.write_text(json.dumps(report, indent=1) + "\n")
+    print()
+    print(matrix_table(results))
+    print()
+    print(scenario_table(results))
+    unexpected = [r for r in results if r["result"] == "fail" and r.get("expected") != "fail"]
+    print(f"\n{len(results)} cases in {report['seconds']} s; "
+          f"{sum(r['result'] == 'pass' for r in results)} passed, "
+          f"{sum(r['result'] == 'fail' for r in results)} failed "
+          f"({len(unexpected)} unexplained); report: {args.json}")
+    return 1 if unexpected else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

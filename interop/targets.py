@@ -1,0 +1,174 @@
+"""Local targets for tests and the interop suite: TCP echo, a small HTTP server, UDP echo.
+
+Each target listens on an ephemeral loopback port, serves every connection on its own thread
+and, on ``close()``, stops accepting, wakes every connection and joins every thread it started
+(the autouse fixture in conftest.py fails a test that leaves a thread behind). (tests/targets.py
+wraps each in a pytest fixture.)
+"""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+
+HTTP_BODY = b"hello from the anytls-ref test target\n"
+
+
+class EchoServer:
+    """Sends back every byte it receives, per connection, until the peer closes."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self._listener = socket.create_server((host, 0), family=_family(host))
+        self.address: tuple[str, int] = self._listener.getsockname()[:2]
+        self._lock = threading.Lock()
+        self._threads: set[threading.Thread] = set()
+        self._conns: set[socket.socket] = set()
+        self._closing = threading.Event()
+        self.connections = 0  #: connections accepted so far
+        self._accept_thread = threading.Thread(target=self._accept_loop, name="echo-accept")
+        self._accept_thread.start()
+
+    def _accept_loop(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return  # the listener was closed
+            with self._lock:
+                if self._closing.is_set():
+                    conn.close()
+                    return
+                self.connections += 1
+                thread = threading.Thread(target=self._echo, args=(conn,), name="echo-conn")
+                self._threads.add(thread)
+                self._conns.add(conn)
+            thread.start()
+
+    def _echo(self, conn: socket.socket) -> None:
+        try:
+            while data := conn.recv(1 << 16):
+                conn.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._conns.discard(conn)
+                self._threads.discard(threading.current_thread())
+            conn.close()
+
+    def close(self) -> None:
+        self._closing.set()
+        _wake(self._listener)
+        self._listener.close()
+        self._accept_thread.join()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            _wake(conn)
+        while True:
+            with self._lock:
+                threads = list(self._threads)
+            if not threads:
+                return
+            for thread in threads:
+                thread.join()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"  # one request per connection: the target closes after it
+    timeout = 10  # a connection that never sends its request cannot hold close() forever
+
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's naming)
+        self.server.requests.append((self.command, self.path, dict(self.headers)))
+        body = HTTP_BODY + f"path={self.path}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args) -> None:  # keep the test output quiet
+        pass
+
+
+class HTTPTarget(http.server.ThreadingHTTPServer):
+    """An HTTP/1.0 server answering every GET with HTTP_BODY plus the path it was asked for.
+
+    ``requests`` records (method, request target, headers) of every request it served.
+    """
+
+    daemon_threads = False  # handler threads are joined by server_close()
+    block_on_close = True
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.address_family = _family(host)
+        super().__init__((host, 0), _Handler)
+        self.address: tuple[str, int] = self.server_address[:2]
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="http")
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+    def close(self) -> None:
+        self.shutdown()
+        self._thread.join()
+        self.server_close()  # joins the handler threads
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _wake(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def refused_port() -> int:
+    """A loopback port with nothing listening on it (connecting to it is refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def ipv6_loopback_available() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+class UdpEcho:
+    """Sends every datagram back to its sender, on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.address: tuple[str, int] = self.sock.getsockname()
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="udp-echo")
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            data, peer = self.sock.recvfrom(65535)
+            if self._closing.is_set():
+                return
+            self.sock.sendto(data, peer)
+
+    def close(self) -> None:
+        self._closing.set()
+        _wake(self.sock)  # a blocked recvfrom returns at once on Linux
+        self._thread.join()
+        self.sock.close()

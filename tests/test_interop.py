@@ -1,0 +1,45 @@
+"""The interop matrix as tests: anytls_ref against every real implementation, both roles.
+
+One test per (client, server, scenario) with anytls_ref on at least one side; the same cases
+``make interop`` runs (interop/matrix.py). A peer that is not installed skips its cases with one
+clear reason, except under ANYTLS_REQUIRE_PEERS=1 (CI), where that is a failure. A case listed in
+interop/expected.py must have exactly the listed outcome; every other case must pass.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from interop import peers as peer_mod
+from interop.expected import EXPECTED
+from interop.matrix import IMPLEMENTATIONS, OURS, SCENARIOS, cells, run_case
+
+REQUIRE = os.environ.get("ANYTLS_REQUIRE_PEERS") == "1"
+CASES = [(c, s, sc) for c, s in cells(set(IMPLEMENTATIONS)) for sc in SCENARIOS]
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("client,server,scenario", CASES,
+                         ids=[f"{c}->{s}-{sc}" for c, s, sc in CASES])
+def test_interop(client: str, server: str, scenario: str) -> None:
+    for impl in (client, server):
+        if impl == OURS:
+            continue
+        peer = peer_mod.get_peer(impl)
+        if not peer.installed():
+            message = f"{impl} {peer.version} is not installed (run `make peers`)"
+            if REQUIRE:
+                pytest.fail(message + " and ANYTLS_REQUIRE_PEERS=1")
+            pytest.skip(message)
+    result = run_case(client, server, scenario)
+    expected = EXPECTED.get((client, server, scenario))
+    if expected is not None:
+        assert result.result == expected.outcome, (
+            f"expected {expected.outcome} ({expected.why}), got {result.result}: {result.detail}")
+    elif result.result == "unsupported-by-peer":
+        # only a documented limit of the pinned peer may make a case not run
+        assert result.detail, "unsupported-by-peer needs a documented reason"
+    else:
+        assert result.result == "pass", result.detail
