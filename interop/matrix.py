@@ -42,6 +42,7 @@ from anytls_ref.net.server import Server, ServerConfig
 from anytls_ref.padding import DEFAULT, parse_scheme
 
 from . import peers as peer_mod
+from .socks_udp import SocksUdpClient
 from .targets import HTTP_BODY, EchoServer, HTTPTarget, UdpEcho, refused_port
 
 log = logging.getLogger("interop")
@@ -254,16 +255,15 @@ def scenario_reuse(client: ClientSide, server: ServerSide, work: Path) -> str:
 
 def scenario_udp(client: ClientSide, server: ServerSide, work: Path) -> str:
     echoes = [UdpEcho(), UdpEcho()]
-    sock = socks.socksocket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock = None
     try:
-        sock.set_proxy(socks.SOCKS5, "127.0.0.1", client.socks_port)
-        sock.settimeout(5)
+        sock = SocksUdpClient(("127.0.0.1", client.socks_port))
         for n in range(50):
             echo = echoes[n % 2]
             payload = f"datagram {n} ".encode() * (1 + n % 30)
             sock.sendto(payload, echo.address)
             try:
-                data, source = sock.recvfrom(65535)
+                data, source = sock.recvfrom()
             except OSError as exc:
                 raise CaseFailed(f"datagram {n}: no reply ({exc})") from None
             if data != payload:
@@ -271,7 +271,8 @@ def scenario_udp(client: ClientSide, server: ServerSide, work: Path) -> str:
             if tuple(source) != tuple(echo.address):
                 raise CaseFailed(f"datagram {n}: reply from {source}, expected {echo.address}")
     finally:
-        sock.close()
+        if sock is not None:
+            sock.close()
         for echo in echoes:
             echo.close()
     return "50 datagrams, 2 targets, sources right"
