@@ -112,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--disable-reuse", action="store_true", help="one session per connection")
     c.add_argument("--trace", action="store_true", help="log one line per frame")
 
-    sub.add_parser("demo", help="show the main job on loopback: server, client, a page fetched")
+    d = sub.add_parser("demo", help="show the main job on loopback: server, client, a page fetched")
+    d.add_argument("--trace", action="store_true",
+                   help="also print every frame the client and server exchange")
 
     pad = sub.add_parser("padding", help="check and explain a padding scheme (no network)")
     which = pad.add_mutually_exclusive_group()
@@ -243,7 +245,14 @@ def main(argv: list[str] | None = None) -> int:
 
             if "--log-level" not in (argv or sys.argv):
                 logging.getLogger().setLevel(logging.WARNING)  # keep the demo's story readable
-            return run_demo()
+            if args.trace:
+                trace_log = logging.getLogger("anytls_ref.trace")
+                trace_log.setLevel(logging.INFO)
+                handler = logging.StreamHandler(sys.stdout)
+                handler.setFormatter(logging.Formatter("  %(message)s"))
+                trace_log.addHandler(handler)
+                trace_log.propagate = False
+            return run_demo(trace=args.trace)
     except UsageError as exc:
         print(f"anytls-ref: error: {exc}", file=sys.stderr)
         return 2

@@ -45,7 +45,7 @@ def socks5_get(proxy: tuple[str, int], target: tuple[str, int]) -> bytes:
     return data
 
 
-def run_demo() -> int:
+def run_demo(trace: bool = False) -> int:
     from .client import Client, ClientConfig
     from .inbound import ProxyInbound
     from .server import Server, ServerConfig
@@ -56,8 +56,9 @@ def run_demo() -> int:
     target = site.server_address[:2]
     started = time.monotonic()
     try:
-        with Server(ServerConfig(("127.0.0.1", 0), "demo-password")) as server:
-            client = Client(ClientConfig(server.address, "demo-password", insecure=True))
+        with Server(ServerConfig(("127.0.0.1", 0), "demo-password", trace=trace)) as server:
+            client = Client(ClientConfig(server.address, "demo-password", insecure=True,
+                                         trace=trace))
             with ProxyInbound(("127.0.0.1", 0), client) as inbound:
                 print(f"site     http://{target[0]}:{target[1]}/")
                 print(f"server   anytls on {server.address[0]}:{server.address[1]}"

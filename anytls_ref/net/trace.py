@@ -43,7 +43,9 @@ def describe(frame: Frame, *, first_psh: bool = False) -> str:
     if frame.command == Command.WASTE:
         return f"Waste len={len(frame.data)}"
     if frame.command in (Command.SETTINGS, Command.SERVER_SETTINGS):
-        items = " ".join(f"{k}={v}" for k, v in parse_kv(frame.data).items())
+        # an md5 is shortened to 8 hex digits so a line fits 80 columns
+        items = " ".join(f"{k}={v[:8] + '…' if k == 'padding-md5' and len(v) > 8 else v}"
+                         for k, v in parse_kv(frame.data).items())
         return f"{name} {items}"
     if frame.command == Command.ALERT:
         return f"Alert {decode_alert(frame.data)!r}"
@@ -86,9 +88,13 @@ class Tracer:
         for record in records:
             self._out.feed(record)
             frames = [self._summary(f) for f in self._out.frames()]
-            tail = " …" if self._out.buffered else ""
-            log.info("%s %-6s → rec %-5s %s%s", label, pkt, f"{len(record)}B",
-                     " | ".join(frames) or "(part of a frame)", tail)
+            if self._out.buffered:  # the record ends inside a frame: the next record goes on
+                frames.append("…")
+            # one line per frame: the record's size on the first, "+" for the others in it
+            log.info("%s %-6s → rec %-5s %s", label, pkt, f"{len(record)}B",
+                     frames[0] if frames else "(part of a frame)")
+            for more in frames[1:]:
+                log.info("%s %-6s   %-9s + %s", " " * len(label), "", "", more)
 
     def auth_in(self, label: str, padding0_length: int) -> None:
         """Server: the authentication request (packet 0) passed; show its padding0."""
