@@ -1,7 +1,9 @@
 """The README's frame-by-frame walk-through matches a real `demo --trace` run.
 
 Sizes, ports and padding differ from run to run, and the client's and server's lines interleave
-differently, so each side's incoming and outgoing frame sequences are compared by name only.
+differently, so each side's incoming and outgoing frame sequences are compared by name only,
+without Waste frames (a drawn record size may leave no room for one) and with consecutive PSH
+frames counted once (a target may write its answer in one piece or two).
 """
 
 from __future__ import annotations
@@ -23,10 +25,16 @@ def frame_sequences(lines: list[str]) -> dict[tuple[str, str], list[str]]:
     for line in lines:
         if m := LINE.match(line):
             key = (m.group(1), m.group(2))
-            seqs.setdefault(key, []).append(m.group(3))
-        elif (m := MORE.match(line)) and key is not None and m.group(1) != "…":
-            seqs[key].append(m.group(1))
+            _add(seqs.setdefault(key, []), m.group(3))
+        elif (m := MORE.match(line)) and key is not None:
+            _add(seqs[key], m.group(1))
     return seqs
+
+
+def _add(seq: list[str], name: str) -> None:
+    if name in ("Waste", "…") or (name == "PSH" and seq and seq[-1] == "PSH"):
+        return
+    seq.append(name)
 
 
 def readme_trace() -> list[str]:
