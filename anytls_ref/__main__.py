@@ -1,4 +1,4 @@
-"""Command line: ``anytls-ref server|client|demo ...`` (also ``python -m anytls_ref``).
+"""Command line: ``anytls-ref server|client|demo|padding|probe ...`` (also ``python -m anytls_ref``).
 
 The flags of ``server`` and ``client`` are a contract other tools depend on
 (see shared/design/architecture.md, "CLI contract"). Any bad flag, file or address ends the
@@ -125,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     pad.add_argument("--samples", type=int, default=3, metavar="N",
                      help="sampled record-size plans to print (default 3)")
     pad.add_argument("--seed", type=int, metavar="N", help="seed for the samples (default: random)")
+
+    from .probe.cli import add_probe_parser  # probe server / probe client (anytls_ref/probe/)
+
+    add_probe_parser(sub)
     return parser
 
 
@@ -240,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_client(args)
         if args.command == "padding":
             return run_padding(args)
+        if args.command == "probe":
+            from .probe.cli import run_probe
+
+            return run_probe(args, host_port=host_port, read_scheme=read_scheme)
         if args.command == "demo":
             from .net.demo import run_demo
 

@@ -9,9 +9,11 @@ padding0's length comes from line 0 of the client's padding scheme (packet 0). T
 "the first data packet" and checks it; a short request or a wrong hash is an authentication
 failure, after which the server closes the connection or falls back to another service.
 
-The server decides on the bytes of the first read only (as every Go server does): it never waits
-for more bytes to make up its mind, because waiting until a prefix can no longer match would tell
-a prober, byte by byte, how much of the hash it guessed (decisions.md D5).
+The server judges the password on the bytes of the first read only (as every Go server does): the
+whole 32-byte hash must be in it. It never waits for more bytes to make up its mind, because
+waiting until a prefix can no longer match would tell a prober, byte by byte, how much of the hash
+it guessed. Only once the whole hash has matched may the rest of the request (the padding0
+length, then padding0) come in later reads (decisions.md D5).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import struct
 from dataclasses import dataclass
 
 from .errors import AuthenticationError, LocalProtocolError
+from .frame import NEED_DATA, Incomplete
 
 PASSWORD_HASH_SIZE = 32
 _LENGTH = struct.Struct(">H")
@@ -55,22 +58,31 @@ class AuthRequest:
     rest: bytes
 
 
-def check_auth(first_read: bytes, expected_hash: bytes) -> AuthRequest:
-    """Check the server's first read against sha256(password).
+def check_auth(received: bytes, expected_hash: bytes) -> AuthRequest | Incomplete:
+    """Check the authentication request at the start of ``received`` against sha256(password).
 
-    Raises AuthenticationError when the read is shorter than 34 bytes or the hash differs. The
-    comparison takes the same time wherever the hashes differ (``hmac.compare_digest``).
+    ``received`` is the server's first read; after a NEED_DATA answer, the first read followed by
+    what came after it. Raises AuthenticationError when it holds fewer than the 32 hash bytes or
+    the hash differs; the comparison takes the same time wherever the hashes differ
+    (``hmac.compare_digest``). Returns NEED_DATA when the hash matched but the 2-byte padding0
+    length did not all arrive: read more and call again with everything received so far.
     """
-    if len(first_read) < AUTH_OVERHEAD:
+    if len(received) < PASSWORD_HASH_SIZE:
         # compare anyway so a short read costs the same as a wrong one
-        hmac.compare_digest(first_read[:PASSWORD_HASH_SIZE].ljust(32, b"\0"), expected_hash)
-        raise AuthenticationError(f"authentication request too short ({len(first_read)} bytes)")
-    if not hmac.compare_digest(first_read[:PASSWORD_HASH_SIZE], expected_hash):
+        hmac.compare_digest(received[:PASSWORD_HASH_SIZE].ljust(32, b"\0"), expected_hash)
+        raise AuthenticationError(f"authentication request too short ({len(received)} bytes)")
+    if not hmac.compare_digest(received[:PASSWORD_HASH_SIZE], expected_hash):
         raise AuthenticationError("wrong password")
-    (padding0_length,) = _LENGTH.unpack_from(first_read, PASSWORD_HASH_SIZE)
-    available = len(first_read) - AUTH_OVERHEAD
+    if len(received) < AUTH_OVERHEAD:
+        # The whole hash matched, so waiting tells a prober nothing. jxo-me anytls-rs writes the
+        # hash, the length and padding0 as three TLS records (its src/util/auth.rs:63-83); the
+        # spec's "Read the first data packet, verify the authentication request (including
+        # completely reading padding0)" does not make one record a condition (decisions.md D5).
+        return NEED_DATA
+    (padding0_length,) = _LENGTH.unpack_from(received, PASSWORD_HASH_SIZE)
+    available = len(received) - AUTH_OVERHEAD
     # [AUTH-SERVER-VERIFY] "verify the authentication request (including completely reading
     # padding0)": how much of padding0 is still to be read
     if available >= padding0_length:
-        return AuthRequest(padding0_length, 0, bytes(first_read[AUTH_OVERHEAD + padding0_length :]))
+        return AuthRequest(padding0_length, 0, bytes(received[AUTH_OVERHEAD + padding0_length :]))
     return AuthRequest(padding0_length, padding0_length - available, b"")

@@ -113,6 +113,18 @@ def encode_psh(stream_id: int, data: bytes | memoryview) -> bytes:
     return b"".join(parts)
 
 
+def frame_psh_in_place(buf: bytearray | memoryview, stream_id: int, length: int) -> memoryview:
+    """A cmdPSH frame built where its data already is: ``buf[HEADER_SIZE:HEADER_SIZE+length]``.
+
+    Writes the header into ``buf[:HEADER_SIZE]`` and returns a view of the whole frame, so a
+    relay can receive straight into the buffer and send it on without copying the data.
+    """
+    if not 0 <= length <= MAX_DATA:
+        raise LocalProtocolError(f"{length} bytes do not fit in one frame (max {MAX_DATA})")
+    FRAME_HEADER.pack_into(buf, 0, Command.PSH, stream_id, length)
+    return memoryview(buf)[: HEADER_SIZE + length]
+
+
 class Incomplete(enum.Enum):
     """Returned instead of a frame when the buffer does not yet hold a whole one."""
 
@@ -156,7 +168,8 @@ class FrameDecoder:
             return NEED_DATA
         known = _COMMANDS[command] if command < len(_COMMANDS) else command
         if command in COMMANDS_WITH_DATA:
-            frame = Frame(known, stream_id, bytes(buf[pos + HEADER_SIZE : end]))
+            # through a memoryview: one copy (a bytearray slice would be a second)
+            frame = Frame(known, stream_id, bytes(memoryview(buf)[pos + HEADER_SIZE : end]))
         else:
             # [FRAME-NO-DATA] data on a command that carries none (or an unknown one): skip it
             # (decisions.md D3)
@@ -168,6 +181,27 @@ class FrameDecoder:
         else:
             self._pos = end
         return frame
+
+    def partial_frame(self) -> tuple[int, int, int, int] | None:
+        """(command, stream_id, length, have) when the buffer holds the header of a frame but
+        only ``have`` < ``length`` bytes of its data; None otherwise."""
+        buf, pos = self._buf, self._pos
+        if len(buf) - pos < HEADER_SIZE:
+            return None
+        command, stream_id, length = FRAME_HEADER.unpack_from(buf, pos)
+        have = len(buf) - pos - HEADER_SIZE
+        return (command, stream_id, length, have) if have < length else None
+
+    def take_partial(self, into: bytearray | memoryview) -> int:
+        """Move the partial frame out: copy the data bytes already here into the start of
+        ``into``, forget the frame, and return how many were copied. The caller reads the rest
+        of its data itself (a large cmdPSH is read straight into its own buffer this way)."""
+        start = self._pos + HEADER_SIZE
+        have = len(self._buf) - start
+        into[:have] = memoryview(self._buf)[start:]
+        self._buf.clear()
+        self._pos = 0
+        return have
 
     def frames(self) -> list[Frame]:
         """All complete frames now buffered."""

@@ -14,7 +14,8 @@ Server session states:
 Streams live inside ESTABLISHED: cmdSYN opens one (several may overlap: sing-anytls sends SYN 2
 before FIN 1; a stream id may be used again after its FIN: ssrlive clients reuse sid 1),
 cmdPSH carries its data, cmdFIN closes it. A FIN for an unknown stream is ignored, and FIN is
-never echoed (peers.md §2). Data for an unknown stream is dropped.
+never echoed (peers.md §2). Data for a stream that is closed is dropped; data for a stream id
+above every one the client opened with cmdSYN rejects the session (decisions.md D31).
 
 The client session is ESTABLISHED from the start (it sends cmdSettings first) and learns the
 server's version from cmdServerSettings; until then it runs version-1 rules.
@@ -211,6 +212,8 @@ class ServerRules(_Rules):
         #: the features of this session, fixed when cmdSettings arrives (version 1 before)
         self.features = Features(1)
         self.client_settings: ClientSettings | None = None
+        #: the highest stream id the client opened with cmdSYN (0: none yet)
+        self.highest_opened = 0
         self._handlers = {
             Command.WASTE: self._on_waste,
             Command.SYN: self._on_syn,
@@ -260,7 +263,21 @@ class ServerRules(_Rules):
         if frame.stream_id in self.streams:
             return [Note(f"SYN for open stream {frame.stream_id} ignored"), *_skipped(frame)]
         self.streams.add(frame.stream_id)
+        self.highest_opened = max(self.highest_opened, frame.stream_id)
         return [*_skipped(frame), OpenStream(frame.stream_id)]
+
+    def _on_psh(self, frame: Frame) -> list[Effect]:
+        if frame.data and frame.stream_id > self.highest_opened:
+            # cmdSYN: "The client notifies the server to open a new Stream." Data above every id
+            # the client opened is not late data of a closed stream (that one was opened), so
+            # this client opens streams without cmdSYN (ssrlive 0.3.2 does). Dropping the data
+            # would leave it waiting for ever; instead, [SESS-MAY-REJECT] "The server has the
+            # right to reject client connections that do not correctly implement this protocol",
+            # and [SESS-REJECT-ALERT] "it must send cmdAlert to explain the reason, then close the
+            # Session." (decisions.md D31)
+            return self._alert_and_close(
+                f"cmdPSH for stream {frame.stream_id}, which was never opened with cmdSYN")
+        return super()._on_psh(frame)
 
     def _alert_and_close(self, text: str) -> list[Effect]:
         self.closed()

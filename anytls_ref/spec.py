@@ -175,7 +175,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
       "The server has the right to reject client connections that do not correctly implement "
       "this protocol (including but not limited to `cmdUpdatePaddingScheme` and connection "
       "reuse) and have outdated versions (with known issues).", "has the right to",
-      "Used for versions only, and only when started with --min-version."),
+      "Used for versions, only when started with --min-version; and for a client that sends "
+      "stream data without opening the stream with cmdSYN (decisions.md D31)."),
     R("SESS-REJECT-ALERT", "Server › Session", "MUST",
       "When the server rejects such clients, it must send `cmdAlert` to explain the reason, "
       "then close the Session.", "must"),

@@ -13,4 +13,32 @@ class Expected:
     why: str  #: one line; the long form is in expected.md
 
 
-EXPECTED: dict[tuple[str, str, str], Expected] = {}
+_SSRLIVE_NO_SYN = Expected(
+    "fail", "ssrlive 0.3.2 client never sends cmdSYN; our server rejects the session with an "
+    "Alert (expected.md §1)")
+_RS_CLIENT_NO_EOF = Expected(
+    "fail", "anytls-rs 0.5.4 client does not pass the stream's end on to its SOCKS client "
+    "(expected.md §2)")
+_RS_SERVER_NO_FIN = Expected(
+    "fail", "anytls-rs 0.5.4 server sends no cmdFIN when the target closes (expected.md §5)")
+
+EXPECTED: dict[tuple[str, str, str], Expected] = {
+    # ssrlive client → anytls_ref server
+    **{("ssrlive", "anytls_ref", scenario): _SSRLIVE_NO_SYN
+       for scenario in ("tcp", "http", "reuse", "udp", "padding-update", "refused")},
+    # anytls-rs client → anytls_ref server
+    ("anytls-rs", "anytls_ref", "http"): _RS_CLIENT_NO_EOF,
+    ("anytls-rs", "anytls_ref", "reuse"): _RS_CLIENT_NO_EOF,
+    ("anytls-rs", "anytls_ref", "padding-update"): Expected(
+        "fail", "anytls-rs 0.5.4 client cannot apply cmdUpdatePaddingScheme (expected.md §3)"),
+    # anytls_ref client → ssrlive server
+    ("anytls_ref", "ssrlive", "reuse"): Expected(
+        "fail", "ssrlive 0.3.2 server rejects stream ids above 1; our client retries on a new "
+        "session and stops reusing (expected.md §4)"),
+    ("anytls_ref", "ssrlive", "udp"): Expected(
+        "fail", "ssrlive 0.3.2 UoT packets use SocksAddr type bytes, not sing-box UoT v2's "
+        "(expected.md §6)"),
+    # anytls_ref client → anytls-rs server
+    ("anytls_ref", "anytls-rs", "http"): _RS_SERVER_NO_FIN,
+    ("anytls_ref", "anytls-rs", "reuse"): _RS_SERVER_NO_FIN,
+}

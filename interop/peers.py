@@ -52,13 +52,16 @@ ssrlive `anytls` 0.3.2  (crates.io anytls; cargo src anytls-0.3.2/bin/{server,cl
     server: anytls-server -l 127.0.0.1:P -p PW [--padding-scheme FILE] [--cert C --key K]
         [--sni NAME] [--log LEVEL]. Cert/key: yes (PKCS#8 or RSA key only, bin/server.rs:170-206;
         else an ephemeral self-signed cert). Custom padding: yes. UDP: UoT v2 both isConnect
-        modes (bin/server.rs:291-292).
+        modes (bin/server.rs:291-292), but packet addresses as SocksAddr bytes, not sing's
+        (src/uot/mod.rs:115-121; interop/expected.md §6). Stream ids other than 0 and 1 get
+        Alert "unsupported sid N" (src/proxy/session/inner.rs:193-209; expected.md §4).
     client: anytls-client -l 127.0.0.1:P -s 127.0.0.1:S -p PW [--sni NAME] [--root-cert F]
         [--log LEVEL]. -l and -s are plain SocketAddr (IP:PORT, no socks5:// and no host name).
         Listener: SOCKS5 only (socks5-impl, CONNECT + UDP ASSOCIATE). No --root-cert = accept any
         certificate (bin/client.rs create_tls_config). UDP: yes, UoT v2 isConnect=0
         (bin/client.rs:455). Disable reuse: NO (pool fixed: 5 s check, 30 s idle, 5 kept,
-        bin/client.rs Client::new(...)).
+        bin/client.rs Client::new(...)). Never sends cmdSYN: a stream starts with its first
+        cmdPSH (src/proxy/session/inner.rs:275-287; interop/expected.md §1).
 
 jxo-me `anytls-rs` 0.5.4  (crates.io anytls-rs; cargo src anytls-rs-0.5.4/src/bin/*.rs; hand-
     parsed argv, `--help` lists everything; installs anytls-server and anytls-client, no
@@ -73,7 +76,9 @@ jxo-me `anytls-rs` 0.5.4  (crates.io anytls-rs; cargo src anytls-rs-0.5.4/src/bi
         (src/util/tls.rs:159-175). UDP: NO - the SOCKS5 listener ignores the command byte
         (src/client/socks5.rs:95 `_cmd`), so UDP ASSOCIATE is treated as CONNECT. Disable
         reuse: NO (-M 0 only keeps no idle session). Waits up to 30 s for SYNACK on every stream
-        (src/client/client.rs:160); sends HeartRequest on its own.
+        (src/client/client.rs:160); sends HeartRequest on its own. Writes the authentication as
+        three TLS records (src/util/auth.rs:63-83), which Go servers reject. See
+        interop/expected.md §2, §3, §5 for its failing cases.
 """
 
 from __future__ import annotations

@@ -2,9 +2,12 @@
 
 Runs every case (client × server × scenario) with anytls_ref on at least one side, among the
 peers installed by ``make peers``; prints one progress line per case, then the matrix (cells show
-passed/total) and a per-scenario table, and writes interop/report.json.
+passed/total) and a per-scenario table, and writes interop/report.json. Then it runs
+``anytls-ref probe server`` / ``probe client`` against every implementation (interop/probes.py)
+and adds their tables to the report (key "probes") and a summary to the output.
 
     python interop/run_matrix.py [--baseline] [--only IMPL] [--scenario NAME] [--json PATH]
+                                 [--no-probes]
 
 ANYTLS_REQUIRE_PEERS=1 makes a missing peer an error (CI); elsewhere missing peers are skipped
 with one line each.
@@ -87,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="only cells with this implementation on one side")
     parser.add_argument("--scenario", action="append", choices=SCENARIOS)
     parser.add_argument("--json", type=Path, default=REPORT)
+    parser.add_argument("--no-probes", action="store_true",
+                        help="skip `anytls-ref probe` against each implementation")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     require = os.environ.get("ANYTLS_REQUIRE_PEERS") == "1"
@@ -118,6 +123,17 @@ def main(argv: list[str] | None = None) -> int:
     print(matrix_table(results))
     print()
     print(scenario_table(results))
+    # ---- probes (issue 7): `probe server` / `probe client` against every implementation; a FAIL
+    # there describes the implementation and does not change the exit code (interop/probes.py)
+    if not args.no_probes:
+        from interop.probes import run_probes, summary_table
+
+        print("\nprobes:")
+        report["probes"] = run_probes(installed, only=args.only)
+        args.json.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+        print()
+        print(summary_table(report["probes"]))
+        print()
     unexpected = [r for r in results if r["result"] == "fail" and r.get("expected") != "fail"]
     print(f"\n{len(results)} cases in {report['seconds']} s; "
           f"{sum(r['result'] == 'pass' for r in results)} passed, "

@@ -3,7 +3,9 @@
 Each target listens on an ephemeral loopback port, serves every connection on its own thread
 and, on ``close()``, stops accepting, wakes every connection and joins every thread it started
 (the autouse fixture in conftest.py fails a test that leaves a thread behind). (tests/targets.py
-wraps each in a pytest fixture.)
+wraps each in a pytest fixture.) The TCP echo server and ``refused_port`` live in
+anytls_ref/probe/targets.py, because the ``probe`` command needs them at run time; they are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -12,67 +14,9 @@ import http.server
 import socket
 import threading
 
+from anytls_ref.probe.targets import EchoServer, refused_port  # noqa: F401 - re-exported
+
 HTTP_BODY = b"hello from the anytls-ref test target\n"
-
-
-class EchoServer:
-    """Sends back every byte it receives, per connection, until the peer closes."""
-
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        self._listener = socket.create_server((host, 0), family=_family(host))
-        self.address: tuple[str, int] = self._listener.getsockname()[:2]
-        self._lock = threading.Lock()
-        self._threads: set[threading.Thread] = set()
-        self._conns: set[socket.socket] = set()
-        self._closing = threading.Event()
-        self.connections = 0  #: connections accepted so far
-        self._accept_thread = threading.Thread(target=self._accept_loop, name="echo-accept")
-        self._accept_thread.start()
-
-    def _accept_loop(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return  # the listener was closed
-            with self._lock:
-                if self._closing.is_set():
-                    conn.close()
-                    return
-                self.connections += 1
-                thread = threading.Thread(target=self._echo, args=(conn,), name="echo-conn")
-                self._threads.add(thread)
-                self._conns.add(conn)
-            thread.start()
-
-    def _echo(self, conn: socket.socket) -> None:
-        try:
-            while data := conn.recv(1 << 16):
-                conn.sendall(data)
-        except OSError:
-            pass
-        finally:
-            with self._lock:
-                self._conns.discard(conn)
-                self._threads.discard(threading.current_thread())
-            conn.close()
-
-    def close(self) -> None:
-        self._closing.set()
-        _wake(self._listener)
-        self._listener.close()
-        self._accept_thread.join()
-        with self._lock:
-            conns = list(self._conns)
-        for conn in conns:
-            _wake(conn)
-        while True:
-            with self._lock:
-                threads = list(self._threads)
-            if not threads:
-                return
-            for thread in threads:
-                thread.join()
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -129,13 +73,6 @@ def _wake(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
-
-
-def refused_port() -> int:
-    """A loopback port with nothing listening on it (connecting to it is refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def ipv6_loopback_available() -> bool:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 # local targets for the network tests (tests/targets.py), each owned by a fixture
 from targets import echo_server, http_server  # noqa: F401
+
+# Hypothesis profiles for tests/test_properties.py: "ci" keeps `make test` to a few seconds;
+# `make fuzz` runs HYPOTHESIS_PROFILE=fuzz. No deadline: a loaded CI machine is not a bug.
+settings.register_profile("ci", max_examples=60, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("fuzz", max_examples=5_000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

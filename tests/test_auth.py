@@ -8,6 +8,7 @@ import pytest
 
 from anytls_ref.auth import AUTH_OVERHEAD, AuthRequest, check_auth, encode_auth, password_hash
 from anytls_ref.errors import AuthenticationError, LocalProtocolError
+from anytls_ref.frame import NEED_DATA
 
 # sha256("abc"), the FIPS 180-2 test vector
 ABC_SHA256 = bytes.fromhex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
@@ -66,10 +67,27 @@ def test_check_rejects_a_wrong_password():
 
 
 @pytest.mark.spec("AUTH-SERVER-REJECT")
-@pytest.mark.parametrize("length", [0, 1, 31, 32, 33])
-def test_check_rejects_a_request_shorter_than_34_bytes(length):
+@pytest.mark.parametrize("length", [0, 1, 31])
+def test_check_rejects_a_first_read_shorter_than_the_hash(length):
     with pytest.raises(AuthenticationError, match="too short"):
         check_auth(encode_auth(HASH, 0)[:length], HASH)
+
+
+@pytest.mark.spec("AUTH-SERVER-VERIFY")
+@pytest.mark.parametrize("length", [32, 33])
+def test_right_hash_without_its_whole_length_field_needs_more_bytes(length):
+    # decisions.md D5: anytls-rs writes the hash in a TLS record of its own; the hash is whole,
+    # so waiting for the length field tells a prober nothing
+    request = encode_auth(HASH, 5) + b"FRAMES"
+    assert check_auth(request[:length], HASH) is NEED_DATA
+    assert check_auth(request, HASH) == AuthRequest(5, 0, b"FRAMES")
+
+
+@pytest.mark.spec("AUTH-SERVER-REJECT")
+@pytest.mark.parametrize("length", [32, 33])
+def test_wrong_hash_is_rejected_at_once_even_without_the_length_field(length):
+    with pytest.raises(AuthenticationError, match="wrong password"):
+        check_auth(encode_auth(password_hash("abd"), 0)[:length], HASH)
 
 
 @pytest.mark.spec("AUTH-SERVER-REJECT")

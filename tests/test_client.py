@@ -2,7 +2,7 @@
 
 An application talks SOCKS5 (PySocks) or HTTP proxy (http.client) to ProxyInbound, which opens
 streams through Client, which carries them over anytls sessions to our Server (or, where a
-misbehaving server is needed, to tests/rawpeer.RawServer), which dials local targets from
+misbehaving server is needed, to anytls_ref/probe/rawpeer.RawServer), which dials local targets from
 tests/targets.py. What the client put on the wire is observed on the server side: its frame
 trace (logger "anytls_ref.trace", read through caplog), its stats, or the raw server's events.
 """
@@ -31,7 +31,7 @@ from anytls_ref.net.tls import write_self_signed
 from anytls_ref.padding import DEFAULT, parse_scheme
 from anytls_ref.params import ClientParams
 from anytls_ref.socksaddr import SocksAddr
-from rawpeer import RawServer, eventually
+from anytls_ref.probe.rawpeer import RawServer, eventually
 from targets import HTTP_BODY, HTTPTarget, ipv6_loopback_available, refused_port
 
 PASSWORD = "correct horse battery staple"
@@ -350,9 +350,10 @@ def test_second_session_uses_the_scheme_the_server_sent(make_server, make_client
     frames = server_frames(trace)
     assert set(frames) == {"conn 1", "conn 2"}
     assert frames["conn 1"][0] == "Auth padding0=30"  # the default scheme's line 0: 30-30
-    assert f"padding-md5={DEFAULT.md5}" in frames["conn 1"][1]
+    # the trace shows an md5 by its first 8 hex digits
+    assert f"padding-md5={DEFAULT.md5[:8]}…" in frames["conn 1"][1]
     assert frames["conn 2"][0] == "Auth padding0=77"  # the new scheme's line 0: 77-77
-    assert f"padding-md5={custom.md5}" in frames["conn 2"][1]
+    assert f"padding-md5={custom.md5[:8]}…" in frames["conn 2"][1]
     assert frames["conn 2"][1].startswith("Settings v=3 ")
 
 
@@ -398,6 +399,38 @@ def test_no_synack_on_sid_2_closes_the_session_after_3s(make_proxy):
             assert sock.recv(4) == b"pong"
         assert [e.conn for e in raw.find("auth")] == [1, 2]
         assert [(e.conn, e.stream_id) for e in raw.find("SYN")] == [(1, 1), (1, 2), (2, 1)]
+
+
+class SingleStreamServer(RawServer):
+    """As the ssrlive 0.3.x server: a stream id other than 1 gets Alert "unsupported sid N",
+    then the session is closed."""
+
+    def on_syn(self, conn, stream_id: int) -> None:
+        if stream_id != 1:
+            self.alert(conn, f"unsupported sid {stream_id}")
+            self.drop(conn.number)
+            return
+        super().on_syn(conn, stream_id)
+
+
+def test_unsupported_sid_alert_retries_on_a_new_session_then_stops_reusing(make_proxy, caplog):
+    # decisions.md D32
+    caplog.set_level(logging.WARNING, logger="anytls_ref.client")
+    with SingleStreamServer(PASSWORD) as raw:
+        proxy = make_proxy(raw.address)
+        for n, payload in enumerate([b"one", b"two", b"three"]):
+            with socks_connect(proxy, "127.0.0.1", 9) as sock:  # the raw server echoes
+                sock.sendall(payload)
+                assert sock.recv(len(payload)) == payload, "no application data is lost"
+            if n == 0:
+                eventually(lambda: len(proxy.client.idle_sessions()) == 1, 2.0, "session idle")
+        # the 2nd connection tried sid 2 on the idle session, was refused and went to a new
+        # session; reuse is off from then on, so the 3rd connection has a session of its own
+        assert [(e.conn, e.stream_id) for e in raw.find("SYN")] == [(1, 1), (1, 2), (2, 1),
+                                                                     (3, 1)]
+        assert proxy.client.idle_sessions() == []
+    assert [r.getMessage() for r in caplog.records if "reuse disabled" in r.getMessage()] == [
+        "server rejects reused sessions (unsupported sid 2); reuse disabled"]
 
 
 # ---- 6. certificates and the command line --------------------------------------------------

@@ -1,6 +1,6 @@
 """The threaded server (issue 3, acceptance 1-7), driven by a scripted raw client over TLS.
 
-Every test starts our Server on 127.0.0.1:0 and talks to it with tests/rawpeer.RawClient, frame
+Every test starts our Server on 127.0.0.1:0 and talks to it with anytls_ref/probe/rawpeer.RawClient, frame
 by frame, with local targets from tests/targets.py (a TCP echo server, an HTTP server). Each
 expectation has a deadline; the autouse fixture in conftest.py fails a test that leaves a thread
 behind or lets a background thread raise.
@@ -17,12 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from anytls_ref.auth import encode_auth, password_hash
 from anytls_ref.frame import Command
 from anytls_ref.net.server import Server, ServerConfig
 from anytls_ref.padding import DEFAULT_SCHEME, scheme_md5
 from anytls_ref.session import ALERT_NO_SETTINGS
 from anytls_ref.settings import ServerSettings
-from rawpeer import RawClient, connect_v2, frame
+from anytls_ref.socksaddr import SocksAddr, encode_socksaddr
+from anytls_ref.probe.rawpeer import RawClient, connect_v2, frame
 from targets import HTTP_BODY, refused_port
 
 PASSWORD = "correct horse battery staple"
@@ -113,6 +115,19 @@ def test_syn_before_settings_gets_alert_then_close(server, echo_server):
         assert alert.data.decode() == ALERT_NO_SETTINGS
         assert peer.closed_within(2.0)
     assert echo_server.connections == 0, "a rejected stream is never dialled"
+
+
+@pytest.mark.spec("SESS-MAY-REJECT")
+@pytest.mark.spec("SESS-REJECT-ALERT")
+def test_stream_data_without_syn_gets_alert_then_close(server, echo_server):
+    # decisions.md D31: ssrlive 0.3.2 clients open a stream with its first cmdPSH, no cmdSYN;
+    # dropping that data would leave them waiting for ever
+    with connect_v2(server.address, PASSWORD) as peer:
+        peer.send_frame(Command.PSH, 1, encode_socksaddr(SocksAddr(*echo_server.address)))
+        alert = peer.expect(Command.ALERT)
+        assert b"never opened with cmdSYN" in alert.data
+        assert peer.closed_within(2.0)
+    assert echo_server.connections == 0, "a stream that was never opened is never dialled"
 
 
 @pytest.mark.spec("PAD-UPDATE-SEND")
@@ -241,6 +256,24 @@ def test_target_eof_sends_fin_and_the_session_stays_open(server, http_server, ec
 
 
 # ---- 5. wrong password, fallback -----------------------------------------------------------
+
+
+@pytest.mark.spec("AUTH-SERVER-VERIFY")
+def test_hash_in_a_tls_record_of_its_own_is_accepted(server, echo_server):
+    # decisions.md D5: jxo-me anytls-rs writes sha256(password), the padding0 length and
+    # padding0 as three TLS records; the whole hash is in the first, so it is judged there
+    with RawClient(server.address) as peer:
+        request = encode_auth(password_hash(PASSWORD), 10)
+        peer.send_raw(request[:32])
+        time.sleep(0.05)  # let the server's first read end with the hash
+        peer.send_raw(request[32:34])
+        peer.send_raw(request[34:])
+        peer.send_settings(version=2)
+        peer.expect(Command.SERVER_SETTINGS)
+        peer.open_stream(1, *echo_server.address)
+        peer.expect(Command.SYNACK, sid=1)
+        echo_roundtrip(peer, 1, b"split authentication")
+    assert server.stats.auth_failures == 0
 
 
 @pytest.mark.spec("AUTH-SERVER-REJECT")

@@ -112,14 +112,14 @@ TABLE = {
     ("server", "await-settings"): {
         **_SERVER_COMMON,
         Command.SYN: (["Send:ALERT", "CloseSession"], ["Send:ALERT", "CloseSession"]),
-        Command.PSH: ([], ["Note"]),  # no such stream
+        Command.PSH: ([], ["Send:ALERT", "CloseSession"]),  # data, no SYN: rejected (D31)
         Command.FIN: _SKIP,  # no such stream
         Command.SETTINGS: (["Note"], ["Send:SERVER_SETTINGS"]),  # empty Settings: ignored (D8)
     },
     ("server", "established"): {
         **_SERVER_COMMON,
         Command.SYN: (["OpenStream"], ["Note", "OpenStream"]),
-        Command.PSH: ([], ["Note"]),
+        Command.PSH: ([], ["Send:ALERT", "CloseSession"]),  # data, no SYN: rejected (D31)
         Command.FIN: _SKIP,
         Command.SETTINGS: _NOTE,  # a second Settings is ignored (D15)
     },
@@ -328,9 +328,33 @@ def test_empty_psh_gives_no_stream_data():
     assert server("stream-open").receive(frame(Command.PSH, 1, b"")) == []
 
 
-def test_psh_for_an_unknown_stream_is_dropped():
-    (effect,) = server("established").receive(frame(Command.PSH, 5, b"x"))
-    assert isinstance(effect, Note)
+def test_psh_for_a_closed_stream_is_dropped():
+    # late data of a stream the client opened and one side closed (decisions.md D23)
+    rules = server("stream-open")
+    rules.receive(frame(Command.SYN, 3))
+    rules.receive(frame(Command.FIN, 1))
+    for sid in (1, 2):  # closed, and never opened but below an opened id: both just dropped
+        (effect,) = rules.receive(frame(Command.PSH, sid, b"late"))
+        assert isinstance(effect, Note)
+    assert rules.state is State.ESTABLISHED and rules.streams == {3}
+
+
+@pytest.mark.spec("SESS-MAY-REJECT")
+@pytest.mark.spec("SESS-REJECT-ALERT")
+@pytest.mark.parametrize("opened", [[], [1]], ids=["first-stream", "next-stream"])
+def test_data_for_a_stream_never_opened_with_syn_rejects_the_session(opened):
+    # ssrlive 0.3.2 clients open streams with their first cmdPSH (decisions.md D31)
+    rules = server("established")
+    for sid in opened:
+        rules.receive(frame(Command.SYN, sid))
+        rules.receive(frame(Command.FIN, sid))
+    sid = len(opened) + 1
+    effects = rules.receive(frame(Command.PSH, sid, b"\x01\x7f\x00\x00\x01\x00\x50"))
+    assert sent(effects) == [Frame(Command.ALERT, 0,
+                                   f"cmdPSH for stream {sid}, which was never opened with "
+                                   "cmdSYN".encode())]
+    assert isinstance(effects[-1], CloseSession)
+    assert rules.state is State.CLOSED
 
 
 @pytest.mark.spec("FRAME-NO-DATA")

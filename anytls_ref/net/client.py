@@ -299,7 +299,7 @@ class Client:
         except StreamOpenError as exc:
             if session.alert is not None and "unsupported sid" in session.alert:
                 # the ssrlive 0.3.x server accepts only sid 1: retry once on a fresh session
-                # and stop reusing sessions with this server (decisions.md D15)
+                # and stop reusing sessions with this server (decisions.md D32)
                 with self._lock:
                     if self._reuse_ok:
                         log.warning("server rejects reused sessions (%s); reuse disabled",

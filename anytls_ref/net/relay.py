@@ -11,6 +11,7 @@ import socket
 import threading
 
 from ..errors import AnyTLSError
+from ..frame import HEADER_SIZE
 from .stream import Stream
 from .tls import ThreadSafeTLS
 
@@ -18,6 +19,9 @@ log = logging.getLogger("anytls_ref.relay")
 
 #: Bytes per socket read in the copy loops.
 COPY_SIZE = 1 << 16
+#: Data per cmdPSH the relay sends: header + data fill exactly four full TLS records (16 KiB
+#: each), so no write ends in a runt record, and it stays under the 65535-byte frame limit.
+PSH_DATA_SIZE = 4 * (1 << 14) - HEADER_SIZE
 
 
 def set_nodelay(sock: socket.socket) -> None:
@@ -43,30 +47,22 @@ def _shutdown(sock: socket.socket | ThreadSafeTLS) -> None:
 def relay_stream(stream: Stream, sock: socket.socket, *, name: str) -> None:
     """Copy both ways between ``stream`` and ``sock`` until either ends; closes the stream.
 
-    The calling thread copies stream → socket; a helper thread copies socket → stream and is
-    joined before returning. The caller still owns (and closes) ``sock``.
+    The session reader writes the stream's data into ``sock`` (Stream.attach_sink: no thread
+    hand-off per frame) and shuts ``sock`` down when the stream ends, which ends the loop here;
+    the calling thread copies socket → stream. The caller still owns (and closes) ``sock``.
     """
-
-    def socket_to_stream() -> None:
-        try:
-            while data := sock.recv(COPY_SIZE):
-                stream.sendall(data)
-        except (OSError, AnyTLSError) as exc:
-            log.debug("%s: socket → stream ended: %s", name, exc)
-        finally:
-            stream.close()  # target EOF → FIN; also wakes the other direction
-
-    helper = threading.Thread(target=socket_to_stream, name=f"{name}-up")
-    helper.start()
+    stream.attach_sink(sock)
+    # received straight behind room for the frame header: one buffer, no copies
+    buf = bytearray(HEADER_SIZE + PSH_DATA_SIZE)
+    data = memoryview(buf)[HEADER_SIZE:]
     try:
-        while data := stream.recv(COPY_SIZE):
-            sock.sendall(data)
+        while n := sock.recv_into(data):
+            stream.send_in_place(buf, n)
     except (OSError, AnyTLSError) as exc:
-        log.debug("%s: stream → socket ended: %s", name, exc)
+        log.debug("%s: socket → stream ended: %s", name, exc)
     finally:
-        _shutdown(sock)  # no half-close in anytls: wake the helper's recv
-        stream.close()
-        helper.join()
+        _shutdown(sock)  # no half-close in anytls: the other direction ends too
+        stream.close()  # socket EOF → FIN (unless the peer's FIN ended the loop)
 
 
 def relay_sockets(a: socket.socket | ThreadSafeTLS, b: socket.socket, *, name: str) -> None:

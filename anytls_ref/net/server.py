@@ -22,7 +22,7 @@ from ..padding import DEFAULT_SCHEME, PaddingScheme, parse_scheme
 from ..socksaddr import SocksAddr, decode_socksaddr
 from ..uot import UOT_LEGACY_MAGIC, UOT_V2_MAGIC
 from .relay import relay_sockets, relay_stream, set_nodelay
-from .session import Session
+from .session import Session, SessionEnded
 from .stream import Stream
 from .tls import ThreadSafeTLS, server_context
 from .trace import Tracer
@@ -100,6 +100,15 @@ class ServerSession(Session):
                 with self.server.stats.lock:
                     self.server.stats.client_md5s.append(settings.padding_md5 if settings else None)
             thread.start()
+
+    def _apply(self, effect) -> None:
+        if isinstance(effect, rules_mod.CloseSession):
+            # the server closes a session only to reject its client (after cmdAlert): one clear
+            # line saying which client and why
+            settings = self.rules.client_settings
+            name = settings.client if settings is not None and settings.client else "unnamed"
+            log.warning("%s: %s (client %s)", self.label, effect.reason, name)
+        super()._apply(effect)
 
     def on_closed(self) -> None:
         for thread in self._stream_threads:
@@ -276,7 +285,16 @@ class Server:
     def _serve_tls(self, tls: ssl.SSLSocket, peer: tuple, label: str) -> None:
         try:
             first = tls.recv(FIRST_READ_SIZE)
-            request = check_auth(first, self.password_hash)
+            received = first
+            request = check_auth(received, self.password_hash)
+            while request is NEED_DATA:
+                # the whole hash matched; its padding0 length came in a record of its own
+                # (anytls-rs writes them apart; decisions.md D5)
+                chunk = tls.recv(FIRST_READ_SIZE)
+                if not chunk:
+                    raise ConnectionClosed("closed before the padding0 length")
+                received += chunk
+                request = check_auth(received, self.password_hash)
             missing = request.padding0_missing
             # [AUTH-SERVER-VERIFY] "Read the first data packet, verify the authentication
             # request (including completely reading padding0)."
@@ -316,7 +334,8 @@ class Server:
             with self._lock:
                 self._sessions.discard(session)
             reason = session.error
-            if reason is not None and not isinstance(reason, ConnectionClosed):
+            # a rejection (SessionEnded) was logged when it happened
+            if reason is not None and not isinstance(reason, (ConnectionClosed, SessionEnded)):
                 log.info("%s: session ended: %s", label, reason)
 
     def _discard(self, tls: ssl.SSLSocket) -> None:

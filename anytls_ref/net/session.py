@@ -15,7 +15,18 @@ import threading
 
 from .. import session as rules_mod
 from ..errors import AnyTLSError, ConnectionClosed
-from ..frame import NEED_DATA, Command, FrameDecoder, command_name, encode_psh
+from ..frame import (
+    FRAME_HEADER,
+    HEADER_SIZE,
+    MAX_DATA,
+    NEED_DATA,
+    Command,
+    Frame,
+    FrameDecoder,
+    command_name,
+    encode_psh,
+    frame_psh_in_place,
+)
 from ..padding import Padder
 from .stream import Stream
 from .tls import ThreadSafeTLS
@@ -23,9 +34,9 @@ from .trace import Tracer
 
 log = logging.getLogger("anytls_ref.session")
 
-#: Bytes asked of the TLS socket per read (a TLS record holds at most 16 KiB, a read can return
-#: several buffered ones).
-READ_SIZE = 1 << 18
+#: A cmdPSH with at least this much data still to come is read straight into place (see
+#: Session._next_frame); smaller ones go through the decoder.
+DIRECT_READ_MIN = 1 << 14
 
 
 class SessionEnded(Exception):
@@ -63,7 +74,7 @@ class Session:
 
     # ---- writing ----
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         """One write to TLS: shaped into records by the padder while it is active (client)."""
         with self._write_lock:
             if self._sock_closed:
@@ -71,7 +82,7 @@ class Session:
             try:
                 if self.padder is not None and self.padder.active:
                     packet = self.padder.packet
-                    records = self.padder.records(data)
+                    records = self.padder.records(bytes(data))
                     if self.tracer:
                         self.tracer.records(self.label, packet, records)
                     for record in records:
@@ -87,6 +98,11 @@ class Session:
 
     def send_data(self, stream_id: int, data: bytes) -> None:
         self.write(encode_psh(stream_id, data))
+
+    def send_in_place(self, stream_id: int, buf: bytearray, length: int) -> None:
+        """Send ``buf[HEADER_SIZE:HEADER_SIZE+length]`` as one cmdPSH; ``buf[:HEADER_SIZE]`` is
+        free room for the header (see frame_psh_in_place)."""
+        self.write(frame_psh_in_place(buf, stream_id, length))
 
     def stream_closed(self, stream: Stream) -> None:
         """A stream was closed locally: tell the rules (FIN unless the peer closed it first)."""
@@ -106,38 +122,67 @@ class Session:
         """Read and handle frames until the connection ends; always ends in ``_finish``."""
         decoder = FrameDecoder()
         decoder.feed(initial)
-        buf = bytearray(READ_SIZE)
-        view = memoryview(buf)
+        # one frame's room, reused: the read buffer, and where a large cmdPSH's data is gathered
+        buf = memoryview(bytearray(HEADER_SIZE + MAX_DATA))
         reason: BaseException = ConnectionClosed("connection closed by peer")
         try:
-            while True:
-                while (frame := decoder.next_frame()) is not NEED_DATA:
-                    self.frames_in += 1
-                    if self.tracer:
-                        self.tracer.frame_in(self.label, frame)
-                    if frame.command == Command.PSH:
-                        # the hot path: data for a stream, no effect objects
-                        stream = self.streams.get(frame.stream_id)
-                        if stream is not None:
-                            if frame.data:  # an empty PSH carries nothing (D21)
-                                stream.feed(frame.data)
-                        elif self.tracer is None:
-                            log.debug("%s: PSH for unknown stream %d dropped", self.label,
-                                      frame.stream_id)
+            while (frame := self._next_frame(decoder, buf)) is not None:
+                self.frames_in += 1
+                if self.tracer:
+                    self.tracer.frame_in(self.label, frame)
+                if frame.command == Command.PSH:
+                    # the hot path: data for a stream, no effect objects
+                    stream = self.streams.get(frame.stream_id)
+                    if stream is not None:
+                        if frame.data:  # an empty PSH carries nothing (D21)
+                            stream.feed(frame.data)
                         continue
-                    with self._state_lock:
-                        effects = self.rules.receive(frame)
-                    self._apply_all(effects)
-                n = self.tls.recv_into(view)
-                if n == 0:
-                    break
-                decoder.feed(view[:n])
+                    # no such stream: the rules decide (dropped, or the session is
+                    # rejected: D31)
+                with self._state_lock:
+                    effects = self.rules.receive(frame)
+                self._apply_all(effects)
         except SessionEnded as exc:
             reason = exc
         except (OSError, AnyTLSError) as exc:
             reason = exc if self.error is None else self.error
         finally:
             self._finish(reason)
+
+    def _next_frame(self, decoder: FrameDecoder, buf: memoryview) -> Frame | None:
+        """The next frame; None at EOF.
+
+        ``buf`` (one frame's room) is the read buffer, and where the data of a large cmdPSH is
+        gathered: TLS decrypts straight into it, instead of every byte being copied into the
+        decoder and out again. Such a frame's data is a view of ``buf``, valid until the next
+        call (Stream.feed copies what it keeps).
+        """
+        while (frame := decoder.next_frame()) is NEED_DATA:
+            partial = decoder.partial_frame()
+            if partial is not None:
+                command, stream_id, length, have = partial
+                if command == Command.PSH and length - have >= DIRECT_READ_MIN:
+                    # begun inside an earlier read: its first bytes move in front of the rest
+                    data = buf[HEADER_SIZE : HEADER_SIZE + length]
+                    return self._read_rest(stream_id, data, decoder.take_partial(data))
+            n = self.tls.recv_into(buf)
+            if n == 0:
+                return None
+            if decoder.buffered == 0 and n >= HEADER_SIZE:
+                command, stream_id, length = FRAME_HEADER.unpack_from(buf)
+                if command == Command.PSH and HEADER_SIZE + length - n >= DIRECT_READ_MIN:
+                    # a large frame starts this read (as one does when the peer sends each in
+                    # TLS writes of its own): its first bytes are in place already
+                    data = buf[HEADER_SIZE : HEADER_SIZE + length]
+                    return self._read_rest(stream_id, data, n - HEADER_SIZE)
+            decoder.feed(buf[:n])
+        return frame
+
+    def _read_rest(self, stream_id: int, data: memoryview, have: int) -> Frame:
+        """Fill ``data[have:]`` from TLS: the rest of a large cmdPSH's data."""
+        if have + self.tls.recv_into_full(data[have:]) < len(data):
+            raise ConnectionClosed("connection closed inside a frame")
+        return Frame(Command.PSH, stream_id, data)
 
     def _apply_all(self, effects: list, *, quiet: bool = False) -> None:
         for effect in effects:
@@ -182,6 +227,10 @@ class Session:
         if self.error is None:
             self.error = reason
         self.closed.set()
+        for stream in tuple(self.streams.values()):
+            # the reader may be blocked writing into a stream's socket (or waiting for room in
+            # its buffer), not in recv: end the streams too, which wakes it
+            stream.session_failed(reason)
         try:
             # the plain socket's shutdown (not SSLSocket's, which drops its TLS object under a
             # thread that may be reading): wakes a thread blocked in recv on this socket

@@ -4,10 +4,17 @@ The session's reader thread ``feed``s it the data of cmdPSH frames; the thread t
 stream ``recv``s from it. The buffer is bounded (STREAM_BUFFER_LIMIT): when it is full the reader
 waits, so a slow consumer pushes back on the peer through TCP, as Go's synchronous pipe does,
 and memory per stream stays bounded.
+
+A relay skips the buffer: ``attach_sink(sock)`` makes the reader write each cmdPSH's data
+straight into the socket (a blocking sendall, so back-pressure is the socket's send buffer,
+again like Go's synchronous pipe) and shut the socket down when the stream ends. In Python a
+hand-off between two threads per frame costs more than the copy it moves (GIL and futex
+round trips), so the relay's receive direction runs on the session reader.
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections import deque
@@ -42,6 +49,9 @@ class Stream:
         self._error: BaseException | None = None  # the session died
         # client side: None while waiting for cmdSYNACK, then "" (ready) or the error text
         self._open_result: str | None = None
+        #: the relay's socket, once attached: the reader writes data straight into it
+        self._sink: socket.socket | None = None
+        self._sink_broken = False  # a write to the sink failed: the rest is dropped
         self.bytes_in = 0
         self.bytes_out = 0
 
@@ -50,17 +60,46 @@ class Stream:
 
     # ---- called by the session reader ----
 
-    def feed(self, data: bytes) -> None:
-        with self._cond:
-            while self._buffered >= STREAM_BUFFER_LIMIT and not (self._closed or self._error):
-                self._cond.wait()
-            if self._closed or self._error:
-                return  # nobody will read it
-            self._chunks.append(data)
-            self._buffered += len(data)
-            if self._open_result is None:
-                self._open_result = ""  # data means the stream is open (v1 or early data)
-            self._cond.notify_all()
+    def feed(self, data: bytes | memoryview) -> None:
+        """Data of a cmdPSH. A memoryview is only valid during the call (the reader reuses its
+        buffer): kept data is copied."""
+        if self._sink is None:  # set once, never unset: safe to look without the lock
+            with self._cond:
+                while (self._sink is None and self._buffered >= STREAM_BUFFER_LIMIT
+                       and not (self._closed or self._error)):
+                    self._cond.wait()
+                if self._sink is None:
+                    if self._closed or self._error:
+                        return  # nobody will read it
+                    self._chunks.append(bytes(data) if isinstance(data, memoryview) else data)
+                    self._buffered += len(data)
+                    if self._open_result is None:
+                        self._open_result = ""  # data means the stream is open (v1 or early data)
+                    self._cond.notify_all()
+                    return
+        self._write_sink(data)  # attached, perhaps while we waited for room
+
+    def _write_sink(self, data: bytes | memoryview) -> None:
+        if self._closed or self._error or self._sink_broken:
+            return  # nobody will read it
+        try:
+            self._sink.sendall(data)
+        except OSError:
+            # the local side is gone: drop the rest; shutting the socket down wakes the relay,
+            # which closes the stream
+            self._sink_broken = True
+            self._shutdown_sink()
+            return
+        self.bytes_in += len(data)
+
+    def _shutdown_sink(self) -> None:
+        """No half-close in anytls: when the stream ends, so does the attached socket (this
+        also wakes the relay blocked in its recv)."""
+        if self._sink is not None:
+            try:
+                socket.socket.shutdown(self._sink, socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def peer_closed(self) -> None:
         with self._cond:
@@ -68,6 +107,7 @@ class Stream:
             if self._open_result is None:
                 self._open_result = "stream closed by the server"
             self._cond.notify_all()
+        self._shutdown_sink()
 
     def session_failed(self, error: BaseException) -> None:
         with self._cond:
@@ -75,6 +115,7 @@ class Stream:
             if self._open_result is None:
                 self._open_result = f"session closed: {error}"
             self._cond.notify_all()
+        self._shutdown_sink()
 
     def set_open_result(self, error: str | None) -> None:
         with self._cond:
@@ -86,6 +127,35 @@ class Stream:
         """Make waiters re-check their condition (e.g. the session learned the peer version)."""
         with self._cond:
             self._cond.notify_all()
+
+    def attach_sink(self, sock: socket.socket) -> None:
+        """From now on the session reader writes this stream's data straight into ``sock`` and
+        shuts ``sock`` down when the stream ends (see the module doc). Data already buffered is
+        written first, in order. ``recv`` is not to be used any more."""
+        while True:
+            with self._cond:
+                if not self._chunks:
+                    # nothing left in the buffer: from here on the reader writes (it cannot be
+                    # inside feed's append now, we hold the lock)
+                    self._sink = sock
+                    ended = self._peer_closed or self._closed or self._error is not None
+                    self._cond.notify_all()  # a reader waiting for room writes directly now
+                    break
+                chunk = self._chunks.popleft()
+                if self._buffered >= STREAM_BUFFER_LIMIT:
+                    self._cond.notify_all()  # the reader may be waiting for room
+                self._buffered -= len(chunk)
+            try:
+                sock.sendall(chunk)  # outside the lock: the reader may append meanwhile
+            except OSError:
+                with self._cond:
+                    self._sink = sock
+                self._sink_broken = True
+                ended = True
+                break
+            self.bytes_in += len(chunk)
+        if ended:
+            self._shutdown_sink()
 
     # ---- called by the stream's user ----
 
@@ -141,6 +211,14 @@ class Stream:
         self.session.send_data(self.stream_id, data)
         self.bytes_out += len(data)
 
+    def send_in_place(self, buf: bytearray, length: int) -> None:
+        """Like sendall(buf[HEADER_SIZE:HEADER_SIZE+length]); the header goes into buf's first
+        HEADER_SIZE bytes (the relay's fast path: no copy of the data)."""
+        if self._closed or self._peer_closed:
+            raise ConnectionClosed("stream is closed")
+        self.session.send_in_place(self.stream_id, buf, length)
+        self.bytes_out += length
+
     @property
     def closed(self) -> bool:
         return self._closed
@@ -154,4 +232,5 @@ class Stream:
             self._chunks.clear()
             self._buffered = 0
             self._cond.notify_all()
+        self._shutdown_sink()
         self.session.stream_closed(self)

@@ -125,18 +125,48 @@ class ThreadSafeTLS:
                     events = select.POLLIN
                 except ssl.SSLWantWriteError:
                     events = select.POLLOUT
-            fd = self.sock.fileno()
-            if fd < 0:
-                raise OSError(errno.EBADF, "socket closed")
-            poller = select.poll()
-            poller.register(fd, events)
-            poller.poll()  # shutdown() wakes it too (hang-up); the retried call then fails
+            self._wait(events)
+
+    def _wait(self, events: int) -> None:
+        """Wait, without the lock, until the socket is ready for the SSL call to be retried."""
+        fd = self.sock.fileno()
+        if fd < 0:
+            raise OSError(errno.EBADF, "socket closed")
+        poller = select.poll()
+        poller.register(fd, events)
+        poller.poll()  # shutdown() wakes it too (hang-up); the retried call then fails
 
     def recv(self, max_bytes: int) -> bytes:
         return self._call(self.sock.recv, max_bytes)
 
     def recv_into(self, buffer) -> int:
         return self._call(self.sock.recv_into, buffer)
+
+    def recv_into_full(self, view: memoryview) -> int:
+        """Fill ``view``; fewer bytes only at EOF. A record's worth per SSL_read, all of them
+        read under one lock hold while they are there (a large frame's data: fewer round trips
+        through the lock and the Python wrappers than one recv_into call per record)."""
+        pos, end = 0, len(view)
+        if not self._is_tls:
+            while pos < end and (n := self.sock.recv_into(view[pos:])):
+                pos += n
+            return pos
+        read = self.sock.read  # SSLSocket.read(len, buffer): recv_into without its checks
+        while pos < end:
+            with self._lock:
+                try:
+                    while pos < end:
+                        n = read(end - pos, view[pos:])
+                        if n == 0:
+                            return pos
+                        pos += n
+                    return pos
+                except ssl.SSLWantReadError:
+                    events = select.POLLIN
+                except ssl.SSLWantWriteError:
+                    events = select.POLLOUT
+            self._wait(events)
+        return pos
 
     def sendall(self, data: bytes | memoryview) -> None:
         if not self._is_tls:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from anytls_ref import errors
 from anytls_ref.auth import check_auth, encode_auth, password_hash
-from anytls_ref.frame import FRAME_HEADER, Command, FrameDecoder, encode_frame, encode_psh
+from anytls_ref.frame import FRAME_HEADER, NEED_DATA, Command, FrameDecoder, encode_frame, encode_psh
 from anytls_ref.padding import (
     CHECK,
     DEFAULT,
@@ -86,7 +86,10 @@ def auth_vectors() -> dict:
         ("padding0 not all read yet", encode_auth(good, 30)[:50]),
         ("exactly 34 bytes", encode_auth(good, 0)),
         ("wrong password", encode_auth(password_hash("Password"), 30)),
+        ("the right hash alone (32 bytes)", good),
         ("33 bytes", encode_auth(good, 0)[:33]),
+        ("a wrong hash alone (32 bytes)", password_hash("Password")),
+        ("31 bytes of the right hash", good[:31]),
         ("empty read", b""),
         ("prefix of the right hash", good[:16]),
     ]:
@@ -96,11 +99,14 @@ def auth_vectors() -> dict:
         except errors.AuthenticationError as exc:
             vector["error"] = type(exc).__name__
         else:
-            vector["result"] = {
-                "padding0_length": result.padding0_length,
-                "padding0_missing": result.padding0_missing,
-                "rest": result.rest.hex(),
-            }
+            if result is NEED_DATA:
+                vector["need_data"] = True
+            else:
+                vector["result"] = {
+                    "padding0_length": result.padding0_length,
+                    "padding0_missing": result.padding0_missing,
+                    "rest": result.rest.hex(),
+                }
         checks.append(vector)
     return {"requests": requests, "checks": checks}
 

@@ -1,0 +1,745 @@
+"""Benchmarks: anytls_ref against the Go implementations and two baselines (``make bench``).
+
+Every implementation runs as its own process (ours as ``python -m anytls_ref server|client``,
+so our two sides do not share a GIL, as the Go peers do not share a runtime). The bench process
+drives traffic through the client's SOCKS5 port to a sink/source that runs as a separate
+process (``--role target``). Three parts:
+
+* bulk:        BYTES upload and download per pair; median of ROUNDS, rounds interleaved (every
+               pair once per round), ratios taken within this run.
+* latency:     time to the first byte of a new stream (SOCKS connect, request, 1-byte answer)
+               on a new session (earlier streams are kept open, so no session is idle) and on
+               a reused one (each stream closed before the next); median and p95.
+* concurrency: N streams of 1 MiB download at once through one fresh client+server pair:
+               aggregate MB/s, errors, peak RSS (VmHWM) and CPU seconds per GB moved.
+
+Baselines: ``direct`` (bench process ↔ target over plain TCP) and ``tls-chain``: a plain Python
+TLS relay in the same process layout as an anytls pair (a client process relays SOCKS5 → TLS,
+a server process TLS → target), thread per direction, no framing. It turns TLS 1.3 session
+tickets off so its two threads may share the SSL object without a lock (a shortcut anytls_ref
+cannot take: real peers send tickets; see tls.py ThreadSafeTLS).
+
+Prints progress to stderr, then tables; writes JSON (default interop/bench.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import ssl
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from interop import peers as peer_mod  # noqa: E402
+from interop.peers import LOOPBACK, free_port, make_cert, stop, wait_for_port  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+WORK = REPO / "interop" / ".work" / "bench"
+PASSWORD = "bench-password"
+MiB = 1 << 20
+OURS = "anytls_ref"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+# target protocol: 1 byte mode + u64 length
+MODE_UPLOAD, MODE_DOWNLOAD, MODE_PING = b"U", b"D", b"P"
+HEADER = struct.Struct(">cQ")
+
+#: (client, server) pairs of the bulk and latency parts, in run order
+PAIRS = [
+    ("direct", "direct"),
+    ("tls-chain", "tls-chain"),
+    (OURS, OURS),
+    ("sing-box", "sing-box"),
+    (OURS, "sing-box"),
+    ("sing-box", OURS),
+    ("anytls-go", "anytls-go"),
+    (OURS, "anytls-go"),
+    ("anytls-go", OURS),
+]
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def pair_name(client: str, server: str) -> str:
+    return client if client == server and client in ("direct", "tls-chain") else f"{client}→{server}"
+
+
+def nodelay(sock: socket.socket) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError(f"closed after {len(data)} of {n} bytes")
+        data += chunk
+    return data
+
+
+# --------------------------------------------------------------------------- the target process
+
+
+def run_target(port: int) -> None:
+    """Sink/source on 127.0.0.1:port, a thread per connection (``--role target``)."""
+    threading.stack_size(256 * 1024)
+    source = memoryview(os.urandom(MiB))
+    listener = socket.create_server((LOOPBACK, port), backlog=4096)
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            nodelay(conn)
+            try:
+                mode, n = HEADER.unpack(recv_exact(conn, HEADER.size))
+                if mode == MODE_UPLOAD:
+                    buf = memoryview(bytearray(MiB))
+                    got = 0
+                    while got < n:
+                        k = conn.recv_into(buf)
+                        if not k:
+                            return
+                        got += k
+                    conn.sendall(b"K")
+                elif mode == MODE_DOWNLOAD:
+                    sent = 0
+                    while sent < n:
+                        k = min(n - sent, MiB)
+                        conn.sendall(source[:k])
+                        sent += k
+                    conn.recv(1)  # until the driver closes
+                elif mode == MODE_PING:
+                    while b := conn.recv(1):
+                        conn.sendall(b)
+            except OSError:
+                pass
+
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
+# --------------------------------------------------------------------------- the TLS chain baseline
+
+
+def _relay(a: socket.socket, b: socket.socket) -> None:
+    """Copy both ways, a thread per direction, until either ends."""
+
+    def copy(src: socket.socket, dst: socket.socket) -> None:
+        buf = memoryview(bytearray(1 << 18))
+        try:
+            while n := src.recv_into(buf):
+                dst.sendall(buf[:n])
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                socket.socket.shutdown(s, socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    t = threading.Thread(target=copy, args=(b, a), daemon=True)
+    t.start()
+    copy(a, b)
+    t.join()
+
+
+def run_tls_client(port: int, server_port: int) -> None:
+    """SOCKS5 (CONNECT, IPv4) on port → TLS to the tls-chain server (``--role tls-client``)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    listener = socket.create_server((LOOPBACK, port), backlog=4096)
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            nodelay(conn)
+            try:
+                recv_exact(conn, 3)
+                conn.sendall(b"\x05\x00")
+                request = recv_exact(conn, 10)  # 05 01 00 01 ip4 port
+                raw = socket.create_connection((LOOPBACK, server_port))
+                nodelay(raw)
+                with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                    tls.sendall(request[4:])
+                    conn.sendall(b"\x05\x00\x00\x01\0\0\0\0\0\0")
+                    _relay(conn, tls)
+            except OSError:
+                pass
+
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
+def run_tls_server(port: int, cert: str, key: str) -> None:
+    """TLS on port → the address in the first 6 bytes (``--role tls-server``)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.num_tickets = 0  # no post-handshake messages: the relay threads share no TLS state
+    listener = socket.create_server((LOOPBACK, port), backlog=4096)
+
+    def serve(raw: socket.socket) -> None:
+        nodelay(raw)
+        try:
+            with ctx.wrap_socket(raw, server_side=True) as tls:
+                addr = recv_exact(tls, 6)
+                host = socket.inet_ntoa(addr[:4])
+                (tport,) = struct.unpack(">H", addr[4:])
+                with socket.create_connection((host, tport)) as out:
+                    nodelay(out)
+                    _relay(tls, out)
+        except OSError:
+            pass
+        finally:
+            raw.close()
+
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _py_spawn(name: str, args: list[str], env: dict | None = None) -> subprocess.Popen:
+    return peer_mod._spawn(name, [sys.executable, *args], WORK, env)
+
+
+@dataclass
+class Running:
+    """One pair's processes: the SOCKS5 port to use and the PIDs to measure."""
+
+    client: str
+    server: str
+    socks_port: int
+    server_port: int
+    procs: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return pair_name(self.client, self.server)
+
+    @property
+    def pids(self) -> dict[str, int]:
+        # procs are [server, client] for anytls pairs
+        if len(self.procs) < 2:
+            return {}
+        return {"server": self.procs[0].pid, "client": self.procs[1].pid}
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            stop(proc)
+
+
+def start_server(impl: str, port: int, cert: Path, key: Path) -> subprocess.Popen:
+    if impl == OURS:
+        return _py_spawn(f"ours-server-{port}", [
+            "-m", "anytls_ref", "--log-level", "warning", "server", "-l", f"{LOOPBACK}:{port}",
+            "-p", PASSWORD, "--cert", str(cert), "--key", str(key)])
+    return peer_mod.get_peer(impl).start_server(WORK, port, PASSWORD, cert=cert, key=key)
+
+
+def start_client(impl: str, port: int, server_port: int) -> subprocess.Popen:
+    if impl == OURS:
+        return _py_spawn(f"ours-client-{port}", [
+            "-m", "anytls_ref", "--log-level", "warning", "client", "-l", f"{LOOPBACK}:{port}",
+            "-s", f"{LOOPBACK}:{server_port}", "-p", PASSWORD, "--insecure", "--sni", "localhost"])
+    return peer_mod.get_peer(impl).start_client(WORK, port, server_port, PASSWORD)
+
+
+def start_pair(client: str, server: str, cert: Path, key: Path) -> Running:
+    if client == "direct":
+        return Running(client, server, 0, 0)
+    server_port, socks_port = free_port(), free_port()
+    run = Running(client, server, socks_port, server_port)
+    try:
+        if client == "tls-chain":
+            run.procs.append(_py_spawn(f"tls-server-{server_port}", [
+                __file__, "--role", "tls-server", "--port", str(server_port),
+                "--cert", str(cert), "--key", str(key)]))
+        else:
+            run.procs.append(start_server(server, server_port, cert, key))
+        wait_for_port(LOOPBACK, server_port, 15, run.procs[0])
+        if client == "tls-chain":
+            run.procs.append(_py_spawn(f"tls-client-{socks_port}", [
+                __file__, "--role", "tls-client", "--port", str(socks_port),
+                "--server-port", str(server_port)]))
+        else:
+            run.procs.append(start_client(client, socks_port, server_port))
+        wait_for_port(LOOPBACK, socks_port, 15, run.procs[1])
+    except BaseException:
+        run.stop()
+        raise
+    return run
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def proc_status(pid: int, key: str) -> int:
+    """A kB figure from /proc/PID/status (VmHWM, VmRSS), in bytes."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def thread_count(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
+
+
+def loadavg() -> float:
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+# --------------------------------------------------------------------------- traffic
+
+
+def open_stream(run: Running, target: tuple[str, int], timeout: float = 30.0) -> socket.socket:
+    """A TCP connection to ``target``: direct, or through the pair's SOCKS5 port."""
+    if run.client == "direct":
+        sock = socket.create_connection(target, timeout=timeout)
+        nodelay(sock)
+        return sock
+    sock = socket.create_connection((LOOPBACK, run.socks_port), timeout=timeout)
+    try:
+        nodelay(sock)
+        sock.sendall(b"\x05\x01\x00")
+        if recv_exact(sock, 2) != b"\x05\x00":
+            raise ConnectionError("SOCKS5 method refused")
+        sock.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(target[0])
+                     + struct.pack(">H", target[1]))
+        reply = recv_exact(sock, 10)  # IPv4 bound address in every reply we get here
+        if reply[1] != 0:
+            raise ConnectionError(f"SOCKS5 reply {reply[1]}")
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+SOURCE = memoryview(os.urandom(MiB))
+
+
+def upload(sock: socket.socket, n: int) -> None:
+    sock.sendall(HEADER.pack(MODE_UPLOAD, n))
+    sent = 0
+    while sent < n:
+        k = min(n - sent, MiB)
+        sock.sendall(SOURCE[:k])
+        sent += k
+    if recv_exact(sock, 1) != b"K":
+        raise ConnectionError("no acknowledgement from the sink")
+
+
+def download(sock: socket.socket, n: int, buf: memoryview | None = None) -> None:
+    sock.sendall(HEADER.pack(MODE_DOWNLOAD, n))
+    buf = buf if buf is not None else memoryview(bytearray(MiB))
+    got = 0
+    while got < n:
+        k = sock.recv_into(buf[: min(len(buf), n - got)])
+        if not k:
+            raise ConnectionError(f"closed after {got} of {n} bytes")
+        got += k
+
+
+def bulk_once(run: Running, target: tuple[str, int], direction: str, n: int) -> dict:
+    pids = run.pids
+    cpu0 = {role: cpu_seconds(pid) for role, pid in pids.items()}
+    with open_stream(run, target, timeout=120) as sock:
+        start = time.perf_counter()
+        (upload if direction == "upload" else download)(sock, n)
+        elapsed = time.perf_counter() - start
+    cpu = {role: cpu_seconds(pid) - cpu0[role] for role, pid in pids.items()}
+    return {"seconds": elapsed, "MBps": n / elapsed / 1e6,
+            "cpu_s_per_GB": {role: c / (n / 1e9) for role, c in cpu.items()}}
+
+
+def ttfb_once(run: Running, target: tuple[str, int]) -> tuple[float, socket.socket]:
+    start = time.perf_counter()
+    sock = open_stream(run, target)
+    try:
+        sock.sendall(HEADER.pack(MODE_PING, 0) + b"x")
+        if recv_exact(sock, 1) != b"x":
+            raise ConnectionError("bad ping answer")
+    except BaseException:
+        sock.close()
+        raise
+    return time.perf_counter() - start, sock
+
+
+def sessions_to(port: int) -> int:
+    """Established TCP connections to 127.0.0.1:port (each is one anytls session)."""
+    count = 0
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[3] == "01" and int(parts[2].rsplit(":", 1)[1], 16) == port:
+                        count += 1
+        except OSError:
+            pass
+    return count
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+# --------------------------------------------------------------------------- the three parts
+
+
+def run_bulk(runs: list[Running], target: tuple[str, int], n: int, rounds: int) -> dict:
+    results: dict[str, dict[str, list[dict]]] = {r.name: {"upload": [], "download": []}
+                                                 for r in runs}
+    for rnd in range(1, rounds + 1):
+        for run in runs:
+            for direction in ("upload", "download"):
+                res = bulk_once(run, target, direction, n)
+                res["load"] = loadavg()
+                results[run.name][direction].append(res)
+                log(f"[bulk {rnd}/{rounds}] {run.name:<24} {direction:<8} "
+                    f"{res['MBps']:8.0f} MB/s  (load {res['load']:.2f})")
+    summary = {}
+    for name, dirs in results.items():
+        summary[name] = {}
+        for direction, samples in dirs.items():
+            cpu_roles = samples[0]["cpu_s_per_GB"].keys()
+            summary[name][direction] = {
+                "MBps_median": statistics.median(s["MBps"] for s in samples),
+                "MBps_samples": [round(s["MBps"], 1) for s in samples],
+                "cpu_s_per_GB_median": {
+                    role: statistics.median(s["cpu_s_per_GB"][role] for s in samples)
+                    for role in cpu_roles},
+            }
+    return summary
+
+
+def run_latency(runs: list[Running], target: tuple[str, int], count: int) -> dict:
+    out = {}
+    for run in runs:
+        out[run.name] = {}
+        # reused: each stream ends before the next starts, so its session is idle again
+        times = []
+        for _ in range(count):
+            t, sock = ttfb_once(run, target)
+            sock.close()
+            times.append(t)
+            time.sleep(0.01)  # let the client see the close and pool the session
+        sessions = sessions_to(run.server_port) if run.server_port else 0
+        out[run.name]["reused"] = {"median_ms": statistics.median(times) * 1e3,
+                                   "p95_ms": percentile(times, 0.95) * 1e3,
+                                   "sessions_open_after": sessions}
+        # new: every earlier stream stays open, so no session is idle and each needs a new one
+        times, held = [], []
+        try:
+            for _ in range(count):
+                t, sock = ttfb_once(run, target)
+                held.append(sock)
+                times.append(t)
+            sessions = sessions_to(run.server_port) if run.server_port else 0
+        finally:
+            for sock in held:
+                sock.close()
+        out[run.name]["new"] = {"median_ms": statistics.median(times) * 1e3,
+                                "p95_ms": percentile(times, 0.95) * 1e3,
+                                "sessions_open_after": sessions}
+        log(f"[latency] {run.name:<24} reused {out[run.name]['reused']['median_ms']:6.2f} ms "
+            f"(p95 {out[run.name]['reused']['p95_ms']:6.2f}), new "
+            f"{out[run.name]['new']['median_ms']:6.2f} ms (p95 {out[run.name]['new']['p95_ms']:6.2f})"
+            f"  sessions {out[run.name]['reused']['sessions_open_after']}/{sessions}")
+        time.sleep(0.5)
+    return out
+
+
+def run_concurrency(pair: tuple[str, str], target: tuple[str, int], streams: int, size: int,
+                    cert: Path, key: Path) -> dict:
+    run = start_pair(*pair, cert, key)
+    try:
+        time.sleep(0.3)
+        pids = run.pids
+        rss0 = {role: proc_status(pid, "VmRSS") for role, pid in pids.items()}
+        cpu0 = {role: cpu_seconds(pid) for role, pid in pids.items()}
+        errors: list[str] = []
+        lock = threading.Lock()
+        go = threading.Event()
+        done = [0]
+
+        def one() -> None:
+            go.wait()
+            try:
+                with open_stream(run, target, timeout=120) as sock:
+                    download(sock, size, memoryview(bytearray(1 << 16)))
+                with lock:
+                    done[0] += 1
+            except Exception as exc:  # counted, not raised
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+
+        old = threading.stack_size(256 * 1024)
+        threads = [threading.Thread(target=one) for _ in range(streams)]
+        for t in threads:
+            t.start()
+        threading.stack_size(old)
+        peak_threads = {role: 0 for role in pids}
+        start = time.perf_counter()
+        go.set()
+        while any(t.is_alive() for t in threads):
+            for role, pid in pids.items():
+                peak_threads[role] = max(peak_threads[role], thread_count(pid))
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - start
+        for t in threads:
+            t.join()
+        moved = done[0] * size
+        cpu = {role: cpu_seconds(pid) - cpu0[role] for role, pid in pids.items()}
+        hwm = {role: proc_status(pid, "VmHWM") for role, pid in pids.items()}
+        result = {
+            "pair": run.name, "streams": streams, "MiB_per_stream": size / MiB,
+            "seconds": elapsed, "MBps": moved / elapsed / 1e6, "errors": len(errors),
+            "error_samples": sorted(set(errors))[:5],
+            "peak_rss_MB": {r: v / 1e6 for r, v in hwm.items()},
+            "rss_per_stream_kB": {r: (hwm[r] - rss0[r]) / streams / 1e3 for r in pids},
+            "peak_threads": peak_threads,
+            "cpu_s_per_GB": {r: c / (moved / 1e9) if moved else None for r, c in cpu.items()},
+            "load": loadavg(),
+        }
+        log(f"[concurrency] {run.name:<24} {streams:5d} streams: {result['MBps']:7.0f} MB/s, "
+            f"{len(errors)} errors, peak RSS client {result['peak_rss_MB'].get('client', 0):.0f} MB"
+            f" server {result['peak_rss_MB'].get('server', 0):.0f} MB")
+        return result
+    finally:
+        run.stop()
+
+
+# --------------------------------------------------------------------------- report
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+def tables(report: dict) -> str:
+    from tabulate import tabulate
+
+    out = []
+    bulk = report.get("bulk")
+    if bulk:
+        rows = []
+        for name, dirs in bulk.items():
+            row = [name]
+            for d in ("upload", "download"):
+                row.append(round(dirs[d]["MBps_median"]))
+            for d in ("upload", "download"):
+                cpu = dirs[d]["cpu_s_per_GB_median"]
+                row.append(" / ".join(f"{cpu[r]:.2f}" for r in ("client", "server") if r in cpu)
+                           or "")
+            rows.append(row)
+        out.append(f"Bulk, {report['config']['bulk_MiB']} MiB per transfer, median of "
+                   f"{report['config']['rounds']} rounds (MB/s; CPU s/GB client / server)")
+        out.append(tabulate(rows, headers=["pair", "upload", "download", "CPU up", "CPU down"],
+                            tablefmt="github"))
+        rrows = [[r["pair"], r["vs"], *(f"{r[d]:.2f}×" if r[d] else "-"
+                                        for d in ("upload", "download"))]
+                 for r in report.get("bulk_ratios", [])]
+        if rrows:
+            out.append("")
+            out.append(tabulate(rrows, headers=["pair", "relative to", "upload", "download"],
+                                tablefmt="github"))
+    lat = report.get("latency")
+    if lat:
+        rows = [[name, f"{v['reused']['median_ms']:.2f}", f"{v['reused']['p95_ms']:.2f}",
+                 f"{v['new']['median_ms']:.2f}", f"{v['new']['p95_ms']:.2f}"]
+                for name, v in lat.items()]
+        out.append("")
+        out.append(f"Time to first byte of a new stream, {report['config']['ttfb_count']} each (ms)")
+        out.append(tabulate(rows, headers=["pair", "reused median", "reused p95", "new median",
+                                           "new p95"], tablefmt="github"))
+        rrows = [[name, r["vs"], *(f"{r[k]:.2f}×" if r[k] else "-" for k in ("reused", "new"))]
+                 for name, r in report.get("latency_ratios", {}).items()]
+        if rrows:
+            out.append("")
+            out.append(tabulate(rrows, headers=["pair", "relative to", "reused", "new"],
+                                tablefmt="github"))
+    conc = report.get("concurrency")
+    if conc:
+        rows = [[c["pair"], c["streams"], round(c["MBps"]), c["errors"],
+                 f"{c['peak_rss_MB']['client']:.0f} / {c['peak_rss_MB']['server']:.0f}",
+                 f"{c['rss_per_stream_kB']['client']:.0f} / {c['rss_per_stream_kB']['server']:.0f}",
+                 " / ".join(f"{c['cpu_s_per_GB'][r]:.2f}" if c['cpu_s_per_GB'][r] else "-"
+                            for r in ("client", "server"))]
+                for c in conc]
+        out.append("")
+        out.append("Concurrent streams of 1 MiB download through one client+server pair")
+        out.append(tabulate(rows, headers=["pair", "streams", "MB/s", "errors",
+                                           "peak RSS MB c/s", "RSS/stream kB c/s",
+                                           "CPU s/GB c/s"], tablefmt="github"))
+    return "\n".join(out)
+
+
+def bulk_ratios(bulk: dict) -> list[dict]:
+    """Each anytls pair against its reference, both directions (the issue's targets)."""
+    refs = {
+        pair_name(OURS, OURS): [pair_name("sing-box", "sing-box"), "tls-chain",
+                                pair_name("anytls-go", "anytls-go")],
+        pair_name(OURS, "sing-box"): [pair_name("sing-box", "sing-box")],
+        pair_name("sing-box", OURS): [pair_name("sing-box", "sing-box")],
+        pair_name(OURS, "anytls-go"): [pair_name("anytls-go", "anytls-go")],
+        pair_name("anytls-go", OURS): [pair_name("anytls-go", "anytls-go")],
+    }
+    return [{"pair": name, "vs": vs, **{
+                d: ratio(bulk[name][d]["MBps_median"], bulk[vs][d]["MBps_median"])
+                for d in ("upload", "download")}}
+            for name, vs_list in refs.items() for vs in vs_list if name in bulk and vs in bulk]
+
+
+def latency_ratios(lat: dict) -> dict:
+    refs = {pair_name(OURS, OURS): pair_name("sing-box", "sing-box"),
+            pair_name(OURS, "sing-box"): pair_name("sing-box", "sing-box"),
+            pair_name("sing-box", OURS): pair_name("sing-box", "sing-box"),
+            pair_name(OURS, "anytls-go"): pair_name("anytls-go", "anytls-go"),
+            pair_name("anytls-go", OURS): pair_name("anytls-go", "anytls-go")}
+    out = {}
+    for name, vs in refs.items():
+        if name in lat and vs in lat:
+            out[name] = {"vs": vs, **{kind: ratio(lat[name][kind]["median_ms"],
+                                                  lat[vs][kind]["median_ms"])
+                                      for kind in ("reused", "new")}}
+    return out
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--role", choices=["bench", "target", "tls-client", "tls-server"],
+                        default="bench", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--server-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--cert", help=argparse.SUPPRESS)
+    parser.add_argument("--key", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true",
+                        help="a fast check: 32 MiB, 1 round, 50 TTFB samples, 100 streams")
+    parser.add_argument("--size", type=int, help="MiB per bulk transfer (default 256)")
+    parser.add_argument("--rounds", type=int, help="bulk rounds (default 3)")
+    parser.add_argument("--ttfb-count", type=int, help="TTFB samples per kind (default 200)")
+    parser.add_argument("--concurrency", help="comma-separated stream counts (default 100,500,1000)")
+    parser.add_argument("--concurrency-pairs", default=f"{OURS}:{OURS},anytls-go:anytls-go",
+                        help="client:server pairs for the concurrency part")
+    parser.add_argument("--pairs", help="comma-separated client:server pairs (default: all)")
+    parser.add_argument("--parts", default="bulk,latency,concurrency",
+                        help="which parts to run (default all)")
+    parser.add_argument("--json", default=str(REPO / "interop" / "bench.json"),
+                        help="where to write the JSON report")
+    args = parser.parse_args()
+
+    if args.role == "target":
+        run_target(args.port)
+        return 0
+    if args.role == "tls-client":
+        run_tls_client(args.port, args.server_port)
+        return 0
+    if args.role == "tls-server":
+        run_tls_server(args.port, args.cert, args.key)
+        return 0
+
+    size = (args.size or (32 if args.quick else 256)) * MiB
+    rounds = args.rounds or (1 if args.quick else 3)
+    ttfb_count = args.ttfb_count or (50 if args.quick else 200)
+    levels = [int(x) for x in (args.concurrency or ("100" if args.quick else "100,500,1000"))
+              .split(",") if x]
+    parts = set(args.parts.split(","))
+    pairs = PAIRS
+    if args.pairs:
+        pairs = [tuple(p.split(":")) for p in args.pairs.split(",")]
+    missing = [impl for pair in pairs for impl in pair
+               if impl not in (OURS, "direct", "tls-chain")
+               and not peer_mod.get_peer(impl).installed()]
+    if missing:
+        log(f"skipping pairs with peers not installed ({', '.join(sorted(set(missing)))}; "
+            f"run `make peers`)")
+        pairs = [p for p in pairs if not set(p) & set(missing)]
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    cert, key = make_cert(WORK)
+    target_port = free_port()
+    target_proc = _py_spawn(f"target-{target_port}",
+                            [__file__, "--role", "target", "--port", str(target_port)])
+    target = (LOOPBACK, target_port)
+    report: dict = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "openssl": ssl.OPENSSL_VERSION, "load_at_start": loadavg()},
+        "config": {"bulk_MiB": size // MiB, "rounds": rounds, "ttfb_count": ttfb_count,
+                   "concurrency": levels},
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    log(f"load average {loadavg():.2f} on {os.cpu_count()} CPUs")
+    runs: list[Running] = []
+    try:
+        wait_for_port(LOOPBACK, target_port, 10, target_proc)
+        if parts & {"bulk", "latency"}:
+            for client, server in pairs:
+                log(f"starting {pair_name(client, server)}")
+                runs.append(start_pair(client, server, cert, key))
+            time.sleep(0.5)
+            for run in runs:  # one stream each first: every pair starts with a warm session
+                with open_stream(run, target) as sock:
+                    download(sock, MiB)
+        if "bulk" in parts:
+            report["bulk"] = run_bulk(runs, target, size, rounds)
+            report["bulk_ratios"] = bulk_ratios(report["bulk"])
+        if "latency" in parts:
+            report["latency"] = run_latency(runs, target, ttfb_count)
+            report["latency_ratios"] = latency_ratios(report["latency"])
+        for run in runs:
+            run.stop()
+        runs = []
+        if "concurrency" in parts:
+            report["concurrency"] = []
+            for spec in args.concurrency_pairs.split(","):
+                pair = tuple(spec.split(":"))
+                if set(pair) & set(missing) or any(
+                        p not in (OURS,) and not peer_mod.get_peer(p).installed() for p in pair):
+                    continue
+                for n in levels:
+                    report["concurrency"].append(
+                        run_concurrency(pair, target, n, MiB, cert, key))
+                    time.sleep(1)
+    finally:
+        for run in runs:
+            run.stop()
+        stop(target_proc)
+    report["load_at_end"] = loadavg()
+    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    print(tables(report))
+    print(f"\nJSON: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
