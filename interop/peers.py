@@ -213,12 +213,21 @@ class Peer:
     def home(self) -> Path:
         return self.root / f"{self.id}-{self.version}"
 
+    #: binary name → environment variable that points the suite at a user's own build of it
+    env_binaries: dict[str, str] = {}
+
     def bin(self, name: str) -> Path:
-        return self.home / "bin" / name
+        override = os.environ.get(self.env_binaries.get(name, ""), "")
+        return Path(override) if override else self.home / "bin" / name
+
+    @property
+    def overridden(self) -> bool:
+        """True when every binary comes from the user's environment variables."""
+        return bool(self.env_binaries) and all(os.environ.get(v) for v in self.env_binaries.values())
 
     def installed(self) -> bool:
-        return (self.home / ".complete").exists() and all(
-            os.access(self.bin(b), os.X_OK) for b in self.binaries)
+        built = self.overridden or (self.home / ".complete").exists()
+        return built and all(os.access(self.bin(b), os.X_OK) for b in self.binaries)
 
     def __repr__(self) -> str:
         return f"<{self.id} {self.version}{'' if self.installed() else ' (not installed)'}>"
@@ -247,6 +256,8 @@ class Peer:
 class AnytlsGo(Peer):
     id, version = "anytls-go", "v0.0.12"
     binaries = ("anytls-server", "anytls-client")
+    # `ANYTLS_GO_SERVER=... ANYTLS_GO_CLIENT=... make interop` tests your own anytls-go build
+    env_binaries = {"anytls-server": "ANYTLS_GO_SERVER", "anytls-client": "ANYTLS_GO_CLIENT"}
     server_cert_files = False
 
     def _env(self) -> dict:

@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
         "seconds": round(time.monotonic() - start, 1),
-        "peers": {p.id: p.version for p in peer_mod.all_peers().values() if p.id in installed},
+        "peers": {p.id: (f"custom: {p.bin(p.binaries[0])}" if p.overridden else p.version)
+                  for p in peer_mod.all_peers().values() if p.id in installed},
         "results": results,
     }
     args.json.write_text(json.dumps(report, indent=1) + "\n")
