@@ -7,6 +7,7 @@ the sing-box pairs live in the interop suite.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -93,3 +94,36 @@ def test_association_ends_with_its_control_connection(echoes):
         sock.close()  # closes the SOCKS TCP control connection
         assert wait_until(lambda: not any(t.name.endswith(("-udp", "-udp-down"))
                                           for t in threading.enumerate()), timeout=5.0)
+
+
+# ---- the sing-box pairs (issue 5): the same traffic through a real peer on one side ----
+
+SING_BOX_PAIRS = [("sing-box", "anytls_ref"), ("anytls_ref", "sing-box")]
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("client,server", SING_BOX_PAIRS, ids=[f"{c}->{s}" for c, s in SING_BOX_PAIRS])
+def test_datagrams_through_sing_box_pairs(client, server, echoes, tmp_path):
+    from interop import peers as peer_mod
+    from interop.matrix import Setup, running_client, running_server
+    from interop.socks_udp import SocksUdpClient
+
+    peer = peer_mod.get_peer("sing-box")
+    if not peer.installed():
+        if os.environ.get("ANYTLS_REQUIRE_PEERS") == "1":
+            pytest.fail("sing-box is not installed and ANYTLS_REQUIRE_PEERS=1")
+        pytest.skip("sing-box is not installed (run `make peers`)")
+    sizes = [1 + (i * 7) % 1400 for i in range(200)] + [8000]
+    with running_server(server, Setup(), tmp_path) as srv:
+        with running_client(client, Setup(), srv.port, tmp_path) as cli:
+            sock = SocksUdpClient(("127.0.0.1", cli.socks_port))
+            try:
+                for n, size in enumerate(sizes):
+                    echo = echoes[n % 2]
+                    payload = bytes((n + i) % 256 for i in range(size))
+                    sock.sendto(payload, echo.address)
+                    data, source = sock.recvfrom()
+                    assert data == payload, f"datagram {n} ({size} bytes) differs"
+                    assert source == echo.address
+            finally:
+                sock.close()
