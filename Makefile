@@ -30,6 +30,13 @@ bench: $(STAMP)
 vectors: $(STAMP)
 	$(PY) tests/vectors/generate.py
 
+# fuzz: the hypothesis properties with the "fuzz" profile (5,000 examples each), then
+# FUZZ_INPUTS (default 1,000,000) random and mutated inputs per decoder, with counts and times.
+FUZZ_INPUTS ?= 1000000
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q tests/test_properties.py tests/test_fuzz.py
+	$(PY) interop/fuzz.py --inputs $(FUZZ_INPUTS)
+
 check-vectors: $(STAMP)
 	$(PY) tests/vectors/generate.py --check
 

@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--idle-check", type=float, default=DEFAULT_IDLE_CHECK_INTERVAL,
                    metavar="SECONDS")
     c.add_argument("--disable-reuse", action="store_true", help="one session per connection")
+    c.add_argument("--heartbeat", type=float, metavar="SECONDS",
+                   help="active keepalive: probe idle sessions of v2 servers with cmdHeartRequest "
+                        "every SECONDS, and drop those that do not answer")
     c.add_argument("--trace", action="store_true", help="log one line per frame")
 
     d = sub.add_parser("demo", help="show the main job on loopback: server, client, a page fetched")
@@ -184,9 +187,12 @@ def run_client(args) -> int:
         params = ClientParams(password, args.idle_check, args.idle_timeout, args.min_idle)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.heartbeat is not None and not args.heartbeat > 0:
+        raise UsageError("--heartbeat must be a positive number of seconds")
     config = ClientConfig(server=server, password=password, sni=sni, insecure=insecure,
                           ca_file=readable_file(args.ca, "CA file"), params=params,
-                          disable_reuse=args.disable_reuse, trace=args.trace)
+                          disable_reuse=args.disable_reuse, trace=args.trace,
+                          heartbeat=args.heartbeat)
     listen = host_port(args.listen, what="listen address")
     try:
         client = Client(config)

@@ -348,6 +348,17 @@ class ClientRules(_Rules):
         self.streams.add(stream_id)
         return encode_frame(Command.SYN, stream_id)
 
+    def heart_request(self) -> bytes:
+        """cmdHeartRequest for active keepalive, on stream id 0 (the session's own; every peer
+        answers on the id it was asked on). Only to a version ≥ 2 server: "The following
+        features should only be enabled when both your server and client support version 2."
+        (decisions.md D33)"""
+        if self.state is State.CLOSED:
+            raise LocalProtocolError("session is closed")
+        if not self.features.heartbeat:
+            raise LocalProtocolError("the server does not speak version 2: no heartbeats")
+        return encode_frame(Command.HEART_REQUEST, 0)
+
     def _on_server_settings(self, frame: Frame) -> list[Effect]:
         self.server_version = ServerSettings.decode(frame.data).version
         return [PeerVersion(self.server_version)]

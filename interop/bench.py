@@ -2,16 +2,20 @@
 
 Every implementation runs as its own process (ours as ``python -m anytls_ref server|client``,
 so our two sides do not share a GIL, as the Go peers do not share a runtime). The bench process
-drives traffic through the client's SOCKS5 port to a sink/source that runs as a separate
-process (``--role target``). Three parts:
+drives traffic through the client's SOCKS5 port to a sink/source in a separate process
+(``--role target``: one thread and a selector, so it neither starts threads nor contends for
+a GIL; the ``direct`` pair shows what it can move). Three parts:
 
-* bulk:        BYTES upload and download per pair; median of ROUNDS, rounds interleaved (every
-               pair once per round), ratios taken within this run.
+* bulk:        --size MiB upload and download per pair; median of --rounds, rounds interleaved
+               (every pair once per round), ratios taken within this run. CPU seconds per GB
+               of the client and server processes from /proc/PID/stat.
 * latency:     time to the first byte of a new stream (SOCKS connect, request, 1-byte answer)
-               on a new session (earlier streams are kept open, so no session is idle) and on
-               a reused one (each stream closed before the next); median and p95.
-* concurrency: N streams of 1 MiB download at once through one fresh client+server pair:
-               aggregate MB/s, errors, peak RSS (VmHWM) and CPU seconds per GB moved.
+               on a reused session (each stream closed before the next, so its session is idle
+               again) and on a new one (earlier streams are kept open, so no session is idle);
+               median and p95.
+* concurrency: N streams through one fresh client+server pair: all N are opened first, then
+               each downloads 1 MiB at once: aggregate MB/s, errors, peak RSS (VmHWM), RSS per
+               stream and CPU seconds per GB moved.
 
 Baselines: ``direct`` (bench process ↔ target over plain TCP) and ``tls-chain``: a plain Python
 TLS relay in the same process layout as an anytls pair (a client process relays SOCKS5 → TLS,
@@ -28,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import selectors
 import socket
 import ssl
 import statistics
@@ -49,8 +54,10 @@ WORK = REPO / "interop" / ".work" / "bench"
 PASSWORD = "bench-password"
 MiB = 1 << 20
 OURS = "anytls_ref"
+#: our code from another tree (--before DIR): the same-run "before" of a change
+BEFORE = "anytls_ref@before"
+BEFORE_TREE: str | None = None
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 # target protocol: 1 byte mode + u64 length
 MODE_UPLOAD, MODE_DOWNLOAD, MODE_PING = b"U", b"D", b"P"
@@ -75,7 +82,9 @@ def log(msg: str) -> None:
 
 
 def pair_name(client: str, server: str) -> str:
-    return client if client == server and client in ("direct", "tls-chain") else f"{client}→{server}"
+    if client == server and client in ("direct", "tls-chain", BEFORE):
+        return client
+    return f"{client}→{server}"
 
 
 def nodelay(sock: socket.socket) -> None:
@@ -96,41 +105,77 @@ def recv_exact(sock: socket.socket, n: int) -> bytes:
 
 
 def run_target(port: int) -> None:
-    """Sink/source on 127.0.0.1:port, a thread per connection (``--role target``)."""
-    threading.stack_size(256 * 1024)
+    """Sink/source on 127.0.0.1:port (``--role target``): one thread, one selector, so a new
+    connection is served at once (no thread to start) and 1000 of them cost no GIL contention."""
     source = memoryview(os.urandom(MiB))
+    sink = memoryview(bytearray(MiB))
     listener = socket.create_server((LOOPBACK, port), backlog=4096)
+    listener.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ, None)
 
-    def serve(conn: socket.socket) -> None:
-        with conn:
-            nodelay(conn)
-            try:
-                mode, n = HEADER.unpack(recv_exact(conn, HEADER.size))
-                if mode == MODE_UPLOAD:
-                    buf = memoryview(bytearray(MiB))
-                    got = 0
-                    while got < n:
-                        k = conn.recv_into(buf)
-                        if not k:
-                            return
-                        got += k
-                    conn.sendall(b"K")
-                elif mode == MODE_DOWNLOAD:
-                    sent = 0
-                    while sent < n:
-                        k = min(n - sent, MiB)
-                        conn.sendall(source[:k])
-                        sent += k
-                    conn.recv(1)  # until the driver closes
-                elif mode == MODE_PING:
-                    while b := conn.recv(1):
-                        conn.sendall(b)
-            except OSError:
-                pass
+    class Conn:
+        def __init__(self, sock: socket.socket) -> None:
+            self.sock, self.head, self.mode, self.left = sock, b"", None, 0
+
+    def close(c: Conn) -> None:
+        sel.unregister(c.sock)
+        c.sock.close()
+
+    def readable(c: Conn) -> None:
+        if c.mode is None:
+            chunk = c.sock.recv(HEADER.size - len(c.head))
+            if not chunk:
+                return close(c)
+            c.head += chunk
+            if len(c.head) < HEADER.size:
+                return
+            c.mode, c.left = HEADER.unpack(c.head)
+            if c.mode == MODE_DOWNLOAD:
+                sel.modify(c.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, c)
+            return
+        if c.mode == MODE_UPLOAD:
+            k = c.sock.recv_into(sink)
+            if not k:
+                return close(c)
+            c.left -= k
+            if c.left <= 0:
+                c.sock.send(b"K")
+        elif c.mode == MODE_PING:
+            data = c.sock.recv(4096)
+            if not data:
+                return close(c)
+            c.sock.send(data)  # a few bytes: the socket buffer has room
+        elif not c.sock.recv(4096):  # download: anything but EOF is ignored
+            close(c)
+
+    def writable(c: Conn) -> None:
+        c.left -= c.sock.send(source[: min(c.left, MiB)])
+        if c.left <= 0:
+            sel.modify(c.sock, selectors.EVENT_READ, c)
 
     while True:
-        conn, _ = listener.accept()
-        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+        for key, events in sel.select():
+            if key.data is None:
+                try:
+                    sock, _ = listener.accept()
+                except BlockingIOError:
+                    continue
+                nodelay(sock)
+                sock.setblocking(False)
+                sel.register(sock, selectors.EVENT_READ, Conn(sock))
+                continue
+            c = key.data
+            try:
+                if events & selectors.EVENT_READ:
+                    readable(c)
+                if events & selectors.EVENT_WRITE and c.sock.fileno() >= 0:
+                    writable(c)
+            except BlockingIOError:
+                pass
+            except OSError:
+                if c.sock.fileno() >= 0:
+                    close(c)
 
 
 # --------------------------------------------------------------------------- the TLS chain baseline
@@ -246,19 +291,24 @@ class Running:
             stop(proc)
 
 
+def _ours_env(impl: str) -> dict | None:
+    return {"PYTHONPATH": BEFORE_TREE} if impl == BEFORE else None
+
+
 def start_server(impl: str, port: int, cert: Path, key: Path) -> subprocess.Popen:
-    if impl == OURS:
+    if impl in (OURS, BEFORE):
         return _py_spawn(f"ours-server-{port}", [
             "-m", "anytls_ref", "--log-level", "warning", "server", "-l", f"{LOOPBACK}:{port}",
-            "-p", PASSWORD, "--cert", str(cert), "--key", str(key)])
+            "-p", PASSWORD, "--cert", str(cert), "--key", str(key)], _ours_env(impl))
     return peer_mod.get_peer(impl).start_server(WORK, port, PASSWORD, cert=cert, key=key)
 
 
 def start_client(impl: str, port: int, server_port: int) -> subprocess.Popen:
-    if impl == OURS:
+    if impl in (OURS, BEFORE):
         return _py_spawn(f"ours-client-{port}", [
             "-m", "anytls_ref", "--log-level", "warning", "client", "-l", f"{LOOPBACK}:{port}",
-            "-s", f"{LOOPBACK}:{server_port}", "-p", PASSWORD, "--insecure", "--sni", "localhost"])
+            "-s", f"{LOOPBACK}:{server_port}", "-p", PASSWORD, "--insecure", "--sni", "localhost"],
+            _ours_env(impl))
     return peer_mod.get_peer(impl).start_client(WORK, port, server_port, PASSWORD)
 
 
@@ -486,49 +536,62 @@ def run_concurrency(pair: tuple[str, str], target: tuple[str, int], streams: int
         cpu0 = {role: cpu_seconds(pid) for role, pid in pids.items()}
         errors: list[str] = []
         lock = threading.Lock()
-        go = threading.Event()
+        # every stream is opened first (SOCKS, session, target connection), then all of them
+        # transfer at once: N streams really are open together
+        all_open = threading.Barrier(streams + 1)
         done = [0]
 
         def one() -> None:
-            go.wait()
+            sock = None
             try:
-                with open_stream(run, target, timeout=120) as sock:
-                    download(sock, size, memoryview(bytearray(1 << 16)))
-                with lock:
-                    done[0] += 1
+                sock = open_stream(run, target, timeout=120)
             except Exception as exc:  # counted, not raised
                 with lock:
+                    errors.append(f"open: {type(exc).__name__}: {exc}")
+            try:
+                all_open.wait()
+                if sock is not None:
+                    download(sock, size, memoryview(bytearray(1 << 16)))
+                    with lock:
+                        done[0] += 1
+            except Exception as exc:
+                with lock:
                     errors.append(f"{type(exc).__name__}: {exc}")
+            finally:
+                if sock is not None:
+                    sock.close()
 
         old = threading.stack_size(256 * 1024)
         threads = [threading.Thread(target=one) for _ in range(streams)]
+        opening = time.perf_counter()
         for t in threads:
             t.start()
         threading.stack_size(old)
-        peak_threads = {role: 0 for role in pids}
+        all_open.wait()
         start = time.perf_counter()
-        go.set()
-        while any(t.is_alive() for t in threads):
-            for role, pid in pids.items():
-                peak_threads[role] = max(peak_threads[role], thread_count(pid))
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - start
+        open_seconds = start - opening
+        threads_open = {role: thread_count(pid) for role, pid in pids.items()}
+        rss_open = {role: proc_status(pid, "VmRSS") for role, pid in pids.items()}
         for t in threads:
             t.join()
+        elapsed = time.perf_counter() - start
         moved = done[0] * size
         cpu = {role: cpu_seconds(pid) - cpu0[role] for role, pid in pids.items()}
         hwm = {role: proc_status(pid, "VmHWM") for role, pid in pids.items()}
         result = {
             "pair": run.name, "streams": streams, "MiB_per_stream": size / MiB,
-            "seconds": elapsed, "MBps": moved / elapsed / 1e6, "errors": len(errors),
+            "open_seconds": open_seconds, "seconds": elapsed, "MBps": moved / elapsed / 1e6,
+            "errors": len(errors),
             "error_samples": sorted(set(errors))[:5],
             "peak_rss_MB": {r: v / 1e6 for r, v in hwm.items()},
             "rss_per_stream_kB": {r: (hwm[r] - rss0[r]) / streams / 1e3 for r in pids},
-            "peak_threads": peak_threads,
+            "threads_with_all_open": threads_open,
+            "rss_with_all_open_MB": {r: v / 1e6 for r, v in rss_open.items()},
             "cpu_s_per_GB": {r: c / (moved / 1e9) if moved else None for r, c in cpu.items()},
             "load": loadavg(),
         }
-        log(f"[concurrency] {run.name:<24} {streams:5d} streams: {result['MBps']:7.0f} MB/s, "
+        log(f"[concurrency] {run.name:<24} {streams:5d} streams (opened in {open_seconds:.1f} s): "
+            f"{result['MBps']:7.0f} MB/s, "
             f"{len(errors)} errors, peak RSS client {result['peak_rss_MB'].get('client', 0):.0f} MB"
             f" server {result['peak_rss_MB'].get('server', 0):.0f} MB")
         return result
@@ -587,15 +650,16 @@ def tables(report: dict) -> str:
                                 tablefmt="github"))
     conc = report.get("concurrency")
     if conc:
-        rows = [[c["pair"], c["streams"], round(c["MBps"]), c["errors"],
+        rows = [[c["pair"], c["streams"], f"{c['open_seconds']:.1f}", round(c["MBps"]), c["errors"],
                  f"{c['peak_rss_MB']['client']:.0f} / {c['peak_rss_MB']['server']:.0f}",
                  f"{c['rss_per_stream_kB']['client']:.0f} / {c['rss_per_stream_kB']['server']:.0f}",
                  " / ".join(f"{c['cpu_s_per_GB'][r]:.2f}" if c['cpu_s_per_GB'][r] else "-"
                             for r in ("client", "server"))]
                 for c in conc]
         out.append("")
-        out.append("Concurrent streams of 1 MiB download through one client+server pair")
-        out.append(tabulate(rows, headers=["pair", "streams", "MB/s", "errors",
+        out.append("N streams opened, then 1 MiB downloaded on each at once, through one "
+                   "client+server pair")
+        out.append(tabulate(rows, headers=["pair", "streams", "open s", "MB/s", "errors",
                                            "peak RSS MB c/s", "RSS/stream kB c/s",
                                            "CPU s/GB c/s"], tablefmt="github"))
     return "\n".join(out)
@@ -605,7 +669,7 @@ def bulk_ratios(bulk: dict) -> list[dict]:
     """Each anytls pair against its reference, both directions (the issue's targets)."""
     refs = {
         pair_name(OURS, OURS): [pair_name("sing-box", "sing-box"), "tls-chain",
-                                pair_name("anytls-go", "anytls-go")],
+                                pair_name("anytls-go", "anytls-go"), BEFORE],
         pair_name(OURS, "sing-box"): [pair_name("sing-box", "sing-box")],
         pair_name("sing-box", OURS): [pair_name("sing-box", "sing-box")],
         pair_name(OURS, "anytls-go"): [pair_name("anytls-go", "anytls-go")],
@@ -656,6 +720,10 @@ def main() -> int:
                         help="which parts to run (default all)")
     parser.add_argument("--json", default=str(REPO / "interop" / "bench.json"),
                         help="where to write the JSON report")
+    parser.add_argument("--before", metavar="DIR",
+                        help="also run anytls_ref from DIR (e.g. `git archive REV anytls_ref | "
+                             "tar -x -C DIR`) as the pair anytls_ref@before, for a same-run "
+                             "before/after")
     args = parser.parse_args()
 
     if args.role == "target":
@@ -677,8 +745,13 @@ def main() -> int:
     pairs = PAIRS
     if args.pairs:
         pairs = [tuple(p.split(":")) for p in args.pairs.split(",")]
+    if args.before:
+        global BEFORE_TREE
+        BEFORE_TREE = str(Path(args.before).resolve())
+        if (BEFORE, BEFORE) not in pairs:
+            pairs = [*pairs, (BEFORE, BEFORE)]
     missing = [impl for pair in pairs for impl in pair
-               if impl not in (OURS, "direct", "tls-chain")
+               if impl not in (OURS, BEFORE, "direct", "tls-chain")
                and not peer_mod.get_peer(impl).installed()]
     if missing:
         log(f"skipping pairs with peers not installed ({', '.join(sorted(set(missing)))}; "
@@ -724,7 +797,8 @@ def main() -> int:
             for spec in args.concurrency_pairs.split(","):
                 pair = tuple(spec.split(":"))
                 if set(pair) & set(missing) or any(
-                        p not in (OURS,) and not peer_mod.get_peer(p).installed() for p in pair):
+                        p not in (OURS, BEFORE) and not peer_mod.get_peer(p).installed()
+                        for p in pair):
                     continue
                 for n in levels:
                     report["concurrency"].append(

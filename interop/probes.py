@@ -28,13 +28,39 @@ from anytls_ref.net.inbound import ProxyInbound  # noqa: E402
 from anytls_ref.net.server import Server, ServerConfig  # noqa: E402
 from anytls_ref.probe.client_probe import ClientProbe  # noqa: E402
 from anytls_ref.probe.report import CheckResult, counts, table  # noqa: E402
-from anytls_ref.probe.server_probe import run_server_probe  # noqa: E402
+from anytls_ref.probe.rawpeer import ExpectationFailed  # noqa: E402
+from anytls_ref.probe.server_probe import (  # noqa: E402
+    ServerProbe,
+    echo,
+    open_stream,
+    run_server_probe,
+)
 from interop import peers as peer_mod  # noqa: E402
 
 OURS = "anytls_ref"
 IMPLEMENTATIONS = [OURS, "anytls-go", "sing-box", "mihomo", "ssrlive", "anytls-rs"]
 PASSWORD = "interop-password"
 ROLES = ("server", "client")
+#: Each expected answer may take this long (a loaded CI machine runs several Go processes).
+TIMEOUT = 5.0
+
+
+def wait_until_serving(address: tuple[str, int], timeout: float = 10.0) -> None:
+    """Poll until a stream through the server at ``address`` echoes. An open port is not
+    enough: mihomo opens its listeners before its tunnel runs and drops streams until then
+    (hub/executor/executor.go: updateListeners before tunnel.OnRunning; tunnel.isHandle)."""
+    deadline = time.monotonic() + timeout
+    with ServerProbe(address, PASSWORD, insecure=True, sni="localhost") as probe:
+        while True:
+            try:
+                with probe.session() as peer:
+                    open_stream(peer, 1, probe.target)
+                    echo(peer, 1, b"ready?")
+                return
+            except (ExpectationFailed, OSError):
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.1)
 
 
 def probe_server_of(impl: str, workdir: Path) -> list[CheckResult]:
@@ -42,12 +68,15 @@ def probe_server_of(impl: str, workdir: Path) -> list[CheckResult]:
     cert, key = peer_mod.make_cert(workdir)
     if impl == OURS:
         with Server(ServerConfig(("127.0.0.1", 0), PASSWORD, str(cert), str(key))) as server:
-            return run_server_probe(server.address, PASSWORD, insecure=True, sni="localhost")
+            return run_server_probe(server.address, PASSWORD, insecure=True, sni="localhost",
+                                    timeout=TIMEOUT)
     port = peer_mod.free_port()
     proc = peer_mod.get_peer(impl).start_server(workdir, port, PASSWORD, None, cert, key)
     try:
         peer_mod.wait_for_port("127.0.0.1", port, proc=proc)
-        return run_server_probe(("127.0.0.1", port), PASSWORD, insecure=True, sni="localhost")
+        wait_until_serving(("127.0.0.1", port))
+        return run_server_probe(("127.0.0.1", port), PASSWORD, insecure=True, sni="localhost",
+                                timeout=TIMEOUT)
     finally:
         peer_mod.stop(proc)
 

@@ -14,7 +14,7 @@ from targets import echo_server, http_server  # noqa: F401
 
 # Hypothesis profiles for tests/test_properties.py: "ci" keeps `make test` to a few seconds;
 # `make fuzz` runs HYPOTHESIS_PROFILE=fuzz. No deadline: a loaded CI machine is not a bug.
-settings.register_profile("ci", max_examples=60, deadline=None,
+settings.register_profile("ci", max_examples=100, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("fuzz", max_examples=5_000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

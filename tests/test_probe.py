@@ -21,12 +21,14 @@ from pathlib import Path
 import pytest
 
 from anytls_ref import session as rules_mod
+from anytls_ref.auth import encode_auth, password_hash
 from anytls_ref.frame import Command, encode_frame, encode_psh
 from anytls_ref.net.client import Client, ClientConfig
 from anytls_ref.net.inbound import ProxyInbound
 from anytls_ref.net.server import Server, ServerConfig
 from anytls_ref.padding import DEFAULT
 from anytls_ref.probe.client_probe import (
+    _CLIENT_CHECKS,
     CLIENT_CHECK_NAMES,
     TARGET_ALERT,
     TARGET_ECHO,
@@ -75,8 +77,6 @@ def make_server():
 def test_every_check_names_a_section_of_the_spec():
     headings = {m.group(1).strip() for m in re.finditer(
         r"^#+\s+(.*)$", (ROOT / SPEC_FILE).read_text(encoding="utf-8"), re.MULTILINE)}
-    from anytls_ref.probe.client_probe import _CLIENT_CHECKS
-
     named = [(c.name, c.section, c.requirement) for c in CHECKS]
     named += [(name, section or BY_ID[req].section, req) for name, req, section, _ in
               _CLIENT_CHECKS]
@@ -289,7 +289,8 @@ def test_a_client_that_ignores_padding_updates_fails_that_check(our_client, monk
         results = probe.evaluate()
     assert failed(results) == {"padding-update"}
     (update,) = [r for r in results if r.check == "padding-update"]
-    assert update.detail == "session 2: padding0 of 30 bytes, outside line 0: 45-45"
+    assert update.detail.startswith(f"session 2: padding-md5 {DEFAULT.md5}, not the updated")
+    assert "padding0 of 30 bytes, outside line 0: 45-45" in update.detail
 
 
 def test_an_authentication_split_over_records_and_a_missing_syn_are_reported():
@@ -297,7 +298,7 @@ def test_an_authentication_split_over_records_and_a_missing_syn_are_reported():
     (ssrlive's client) — the probe server still serves it, and says what was wrong."""
     with ClientProbe(password=PASSWORD) as probe:
         with RawClient(probe.address) as peer:
-            auth = encode_auth_parts(PASSWORD, 30)
+            auth = encode_auth(password_hash(PASSWORD), 30)
             peer.send_raw(auth[:32])
             peer.send_raw(auth[32:])
             settings = ClientSettings(2, "split/1", DEFAULT.md5).encode()
@@ -365,12 +366,6 @@ def test_probe_against_a_go_peer(impl, role, tmp_path):
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-
-
-def encode_auth_parts(password: str, padding0: int) -> bytes:
-    from anytls_ref.auth import encode_auth, password_hash
-
-    return encode_auth(password_hash(password), padding0)
 
 
 def free_port() -> int:

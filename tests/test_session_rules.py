@@ -488,3 +488,18 @@ def test_update_padding_scheme_is_for_new_sessions_only():
 
 def test_heart_response_is_reported():
     assert client().receive(frame(Command.HEART_RESPONSE, 4)) == [HeartbeatAnswered(4)]
+
+
+def test_heart_request_only_to_a_version_2_server():
+    # decisions.md D33: active keepalive is a version-2 feature; stream id 0, no data
+    rules = client()
+    with pytest.raises(LocalProtocolError):
+        rules.heart_request()  # no cmdServerSettings yet: version 1
+    rules.receive(frame(Command.SERVER_SETTINGS, 0, b"v=1"))
+    with pytest.raises(LocalProtocolError):
+        rules.heart_request()
+    rules.receive(frame(Command.SERVER_SETTINGS, 0, b"v=2"))
+    assert rules.heart_request() == encode_frame(Command.HEART_REQUEST, 0)
+    rules.closed()
+    with pytest.raises(LocalProtocolError):
+        rules.heart_request()

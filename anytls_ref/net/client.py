@@ -42,6 +42,9 @@ FIRST_STREAM_TIMEOUT = 15.0
 #: this time the server is taken for version 1 (which never sends cmdSYNACK), and the stream
 #: counts as open (decisions.md D14).
 SERVER_SETTINGS_WAIT = 2.0
+#: Active keepalive (``--heartbeat``): how long a cmdHeartRequest waits for its cmdHeartResponse
+#: before the session counts as dead (the same figure as Go's cmdSYNACK watchdog).
+HEARTBEAT_TIMEOUT = 3.0
 
 
 @dataclass
@@ -56,6 +59,12 @@ class ClientConfig:
     connect_timeout: float = 10.0
     trace: bool = False
     client_name: str | None = CLIENT_NAME
+    #: active keepalive interval in seconds (None: off). Sessions idle in the pool with a v ≥ 2
+    #: server get a cmdHeartRequest once per interval, and so does one about to be reused after
+    #: more than an interval of quiet; no cmdHeartResponse within ``heartbeat_timeout`` drops
+    #: the session (decisions.md D33).
+    heartbeat: float | None = None
+    heartbeat_timeout: float = HEARTBEAT_TIMEOUT
 
 
 @dataclass
@@ -63,6 +72,8 @@ class ClientStats:
     sessions: int = 0
     streams: int = 0
     reused: int = 0
+    heartbeats: int = 0  #: cmdHeartRequest sent
+    heartbeat_failures: int = 0  #: sessions dropped for want of a cmdHeartResponse
     #: per session, in order: the padding scheme md5 it announced (for interop observations)
     session_md5s: list[str] = field(default_factory=list, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -92,10 +103,38 @@ class ClientSession(Session):
         self.created = time.monotonic()
         self.reader: threading.Thread | None = None
         self.alert: str | None = None
+        #: heartbeat bookkeeping: answers received, and when the session was last known alive
+        #: (created, back in the pool, or a cmdHeartResponse)
+        self._heart = threading.Condition()
+        self.heartbeats_answered = 0
+        self.alive_at = self.created
 
     @property
     def server_version(self) -> int | None:
         return self.rules.server_version
+
+    @property
+    def can_heartbeat(self) -> bool:
+        return self.server_version is not None and self.rules.features.heartbeat
+
+    def send_heartbeat(self) -> int:
+        """Send cmdHeartRequest; returns the answer count to pass to ``heartbeat_answered``."""
+        with self._heart:
+            answered = self.heartbeats_answered
+        self.write(self.rules.heart_request())
+        self.client.stats.add(heartbeats=1)
+        return answered
+
+    def heartbeat_answered(self, answered_before: int, deadline: float) -> bool:
+        """Wait until a cmdHeartResponse newer than ``answered_before`` arrives (True), or the
+        deadline passes or the session closes (False)."""
+        with self._heart:
+            while self.heartbeats_answered <= answered_before and not self.closed.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._heart.wait(remaining)
+            return self.heartbeats_answered > answered_before
 
     def on_effect(self, effect) -> None:
         if isinstance(effect, rules_mod.StreamReady):
@@ -108,6 +147,11 @@ class ClientSession(Session):
                 stream.wake()
         elif isinstance(effect, rules_mod.NewPaddingScheme):
             self.client.update_padding_scheme(effect.raw, self.label)
+        elif isinstance(effect, rules_mod.HeartbeatAnswered):
+            with self._heart:
+                self.heartbeats_answered += 1
+                self.alive_at = time.monotonic()
+                self._heart.notify_all()
 
     def _apply(self, effect) -> None:
         if isinstance(effect, rules_mod.CloseSession) and effect.alert is not None:
@@ -115,6 +159,8 @@ class ClientSession(Session):
         super()._apply(effect)
 
     def on_closed(self) -> None:
+        with self._heart:
+            self._heart.notify_all()  # a heartbeat waiter gives up at once
         self.client.session_closed(self)
 
     def stream_closed(self, stream: Stream) -> None:
@@ -166,6 +212,7 @@ class Client:
         self._reuse_ok = not config.disable_reuse
         self._closing = threading.Event()
         self._cleaner: threading.Thread | None = None
+        self._heartbeater: threading.Thread | None = None
 
     def __enter__(self) -> Client:
         return self
@@ -223,15 +270,38 @@ class Client:
         return session
 
     def _take_idle(self) -> ClientSession | None:
-        with self._lock:
-            while self._reuse_ok:
-                taken = self._pool.take()
-                if taken is None:
-                    return None
-                session = taken[1]
-                if not session.closed.is_set():
-                    return session
-        return None
+        while True:
+            session = None
+            with self._lock:
+                while self._reuse_ok and (taken := self._pool.take()) is not None:
+                    if not taken[1].closed.is_set():
+                        session = taken[1]
+                        break
+            if session is None or self._alive_for_reuse(session):
+                return session
+            # it did not answer its heartbeat and is dropped: the next idle one, or a new one
+
+    def _alive_for_reuse(self, session: ClientSession) -> bool:
+        """Active keepalive before reuse: a session quiet for longer than the heartbeat interval
+        must answer a cmdHeartRequest first (decisions.md D33)."""
+        interval = self.config.heartbeat
+        if (interval is None or not session.can_heartbeat
+                or time.monotonic() - session.alive_at <= interval):
+            return True
+        try:
+            answered = session.send_heartbeat()
+        except (AnyTLSError, OSError):
+            return False  # the write failed: the session is closing already
+        if session.heartbeat_answered(answered, time.monotonic() + self.config.heartbeat_timeout):
+            return True
+        self._heartbeat_failed(session, "before reuse")
+        return False
+
+    def _heartbeat_failed(self, session: ClientSession, when: str) -> None:
+        log.warning("%s: no cmdHeartResponse within %.1f s (%s); dropping the session",
+                    session.label, self.config.heartbeat_timeout, when)
+        self.stats.add(heartbeat_failures=1)
+        session.shutdown("heartbeat timeout")
 
     def stream_done(self, session: ClientSession) -> None:
         """A stream of ``session`` ended: back to the pool if healthy (spec "Reuse")."""
@@ -240,7 +310,8 @@ class Client:
             # encounter an error, the Session is put into the "idle session pool""
             if (self._reuse_ok and not session.closed.is_set() and not self._closing.is_set()
                     and not session.streams):
-                self._pool.put(session.seq, session, time.monotonic())
+                session.alive_at = now = time.monotonic()
+                self._pool.put(session.seq, session, now)
                 return
         if not session.closed.is_set() and not session.streams:
             session.shutdown("not reused")
@@ -336,6 +407,33 @@ class Client:
                 return
             self._cleaner = threading.Thread(target=self._cleanup_loop, name="anytls-idle-cleanup")
             self._cleaner.start()
+            if self.config.heartbeat is not None:
+                self._heartbeater = threading.Thread(target=self._heartbeat_loop,
+                                                     name="anytls-heartbeat")
+                self._heartbeater.start()
+
+    # ---- active keepalive (decisions.md D33) ----
+
+    def _heartbeat_loop(self) -> None:
+        while not self._closing.wait(self.config.heartbeat):
+            self.check_idle_sessions()
+
+    def check_idle_sessions(self) -> None:
+        """One heartbeat round: a cmdHeartRequest to every idle session of a v ≥ 2 server quiet
+        for at least the interval, then drop those with no answer within the timeout."""
+        now = time.monotonic()
+        asked = []
+        for session in self.idle_sessions():
+            if session.can_heartbeat and now - session.alive_at >= self.config.heartbeat:
+                try:
+                    asked.append((session, session.send_heartbeat()))
+                except (AnyTLSError, OSError):
+                    pass  # the write failed: the session is closing already
+        deadline = time.monotonic() + self.config.heartbeat_timeout
+        for session, answered in asked:
+            if (not session.heartbeat_answered(answered, deadline)
+                    and not session.closed.is_set() and not self._closing.is_set()):
+                self._heartbeat_failed(session, "idle in the pool")
 
     def _cleanup_loop(self) -> None:
         # [REUSE-CLEANUP] "Regularly (such as 30s) check the session pool, close and delete
@@ -358,11 +456,11 @@ class Client:
         self._closing.set()
         with self._lock:
             sessions = list(self._sessions)
-            cleaner = self._cleaner
+            helpers = [t for t in (self._cleaner, self._heartbeater) if t is not None]
         for session in sessions:
             session.shutdown("client closing")
         for session in sessions:
             if session.reader is not None:
                 session.reader.join()
-        if cleaner is not None:
-            cleaner.join()
+        for thread in helpers:
+            thread.join()

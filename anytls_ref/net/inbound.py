@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from ..errors import AnyTLSError
 from ..socksaddr import SocksAddr, encode_socksaddr
 from .client import Client
-from .relay import relay_stream, set_nodelay
+from .relay import LISTEN_BACKLOG, relay_stream, set_nodelay
 from .stream import StreamOpenError
 from .udp import UdpAssociation
 
@@ -75,7 +75,7 @@ class ProxyInbound:
 
     def __init__(self, listen: tuple[str, int], client: Client) -> None:
         self.client = client
-        self._listener = socket.create_server(listen)
+        self._listener = socket.create_server(listen, backlog=LISTEN_BACKLOG)
         self.address: tuple[str, int] = self._listener.getsockname()[:2]
         self._lock = threading.Lock()
         self._threads: set[threading.Thread] = set()

@@ -21,7 +21,7 @@ from ..frame import NEED_DATA
 from ..padding import DEFAULT_SCHEME, PaddingScheme, parse_scheme
 from ..socksaddr import SocksAddr, decode_socksaddr
 from ..uot import UOT_LEGACY_MAGIC, UOT_V2_MAGIC
-from .relay import relay_sockets, relay_stream, set_nodelay
+from .relay import LISTEN_BACKLOG, relay_sockets, relay_stream, set_nodelay
 from .session import Session, SessionEnded
 from .stream import Stream
 from .tls import ThreadSafeTLS, server_context
@@ -188,7 +188,8 @@ class Server:
         self.password_hash = password_hash(config.password)
         self.ssl_context = server_context(config.cert_file, config.key_file)
         self.stats = ServerStats()
-        self._listener = socket.create_server(config.listen, reuse_port=False)
+        self._listener = socket.create_server(config.listen, reuse_port=False,
+                                              backlog=LISTEN_BACKLOG)
         self.address: tuple[str, int] = self._listener.getsockname()[:2]
         self._lock = threading.Lock()
         self._conn_threads: set[threading.Thread] = set()
@@ -247,7 +248,9 @@ class Server:
             session.shutdown("server closing")
         for raw in socks:
             try:
-                raw.shutdown(socket.SHUT_RDWR)
+                # the plain socket's shutdown: on a TLS socket (authentication, fallback relay)
+                # SSLSocket.shutdown would drop the TLS object under the thread still using it
+                socket.socket.shutdown(raw, socket.SHUT_RDWR)
             except OSError:
                 pass
         while True:

@@ -9,6 +9,7 @@ only they do with the rules' effects.
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import ssl
 import threading
@@ -37,6 +38,10 @@ log = logging.getLogger("anytls_ref.session")
 #: A cmdPSH with at least this much data still to come is read straight into place (see
 #: Session._next_frame); smaller ones go through the decoder.
 DIRECT_READ_MIN = 1 << 14
+
+
+#: Session.probe_peer's frame: cmdWaste with no data.
+_WASTE_PROBE = FRAME_HEADER.pack(Command.WASTE, 0, 0)
 
 
 class SessionEnded(Exception):
@@ -95,6 +100,23 @@ class Session:
             except OSError as exc:
                 self.shutdown(exc)
                 raise ConnectionClosed(f"write failed: {exc}") from exc
+
+    def probe_peer(self) -> None:
+        """Write an empty cmdWaste if no other write is going on and the socket has room: a peer
+        whose socket is gone (a killed process) answers it with a reset. The reader calls this
+        while it is stuck writing into a stream's full sink (Stream._send_waiting), to notice a
+        dead peer it cannot read from. ("After receiving cmdWaste, either party should read its
+        data completely and silently discard it.")"""
+        if self._write_lock.locked() or self._sock_closed:
+            return  # a writer is at work: a dead peer fails its write
+        poller = select.poll()
+        poller.register(self.sock, select.POLLOUT)
+        if not poller.poll(0):
+            return  # no room: the peer is not reading, and this write could block
+        try:
+            self.write(_WASTE_PROBE)
+        except ConnectionClosed:
+            pass  # the write failed: write() shut the session down
 
     def send_data(self, stream_id: int, data: bytes) -> None:
         self.write(encode_psh(stream_id, data))

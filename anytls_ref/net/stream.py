@@ -10,10 +10,19 @@ straight into the socket (a blocking sendall, so back-pressure is the socket's s
 again like Go's synchronous pipe) and shut the socket down when the stream ends. In Python a
 hand-off between two threads per frame costs more than the copy it moves (GIL and futex
 round trips), so the relay's receive direction runs on the session reader.
+
+A reader blocked writing into a sink that does not drain must still notice that its own peer
+is gone (a killed client, a crashed server): while it waits it also watches the session
+socket, and every PEER_PROBE_INTERVAL seconds sends the peer an empty cmdWaste (a socket that
+a killed process left behind answers it with a reset). A reset ends the wait at once; a peer
+that closed cleanly leaves the sink ORPHAN_WRITE_TIMEOUT seconds to take more bytes. Then the
+rest is dropped and the session, its threads and sockets are freed
+(spec_notes/reliability.md).
 """
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 import time
@@ -27,6 +36,13 @@ if TYPE_CHECKING:
 
 #: Most bytes a stream holds that its consumer has not read yet.
 STREAM_BUFFER_LIMIT = 1 << 20
+#: Once the session's peer has hung up, how long a sink that takes no bytes is waited for
+#: before the rest of the stream is dropped (a slow target still gets what was received).
+ORPHAN_WRITE_TIMEOUT = 5.0
+#: While a sink write waits, how often the session's peer is probed with an empty cmdWaste.
+PEER_PROBE_INTERVAL = 1.0
+_POLLRDHUP = getattr(select, "POLLRDHUP", 0)
+_GONE = select.POLLERR | select.POLLHUP
 
 
 class StreamOpenError(Exception):
@@ -83,7 +99,12 @@ class Stream:
         if self._closed or self._error or self._sink_broken:
             return  # nobody will read it
         try:
-            self._sink.sendall(data)
+            try:
+                sent = self._sink.send(data, socket.MSG_DONTWAIT)  # the usual case: all of it
+            except BlockingIOError:
+                sent = 0
+            if sent < len(data):
+                self._send_waiting(memoryview(data)[sent:])
         except OSError:
             # the local side is gone: drop the rest; shutting the socket down wakes the relay,
             # which closes the stream
@@ -91,6 +112,39 @@ class Stream:
             self._shutdown_sink()
             return
         self.bytes_in += len(data)
+
+    def _send_waiting(self, view: memoryview) -> None:
+        """The rest of a sink write, waiting for room while watching the session's peer (see
+        the module doc); TimeoutError once the peer is gone and the sink will not drain."""
+        sink = self._sink
+        peer_fd = self.session.sock.fileno()
+        poller = select.poll()
+        poller.register(sink, select.POLLOUT)
+        if peer_fd >= 0:
+            poller.register(peer_fd, _POLLRDHUP)  # POLLHUP and POLLERR come unasked
+        orphaned_at = None
+        while view:
+            try:
+                view = view[sink.send(view, socket.MSG_DONTWAIT):]
+                orphaned_at = orphaned_at and time.monotonic()  # progress restarts the clock
+                continue
+            except BlockingIOError:
+                pass
+            if orphaned_at is None:
+                wait = PEER_PROBE_INTERVAL
+            else:
+                wait = orphaned_at + ORPHAN_WRITE_TIMEOUT - time.monotonic()
+                if wait <= 0:
+                    raise TimeoutError("the peer is gone and the sink takes no more data")
+            events = poller.poll(wait * 1000)
+            for fd, event in events:
+                if fd == peer_fd and orphaned_at is None:
+                    if event & _GONE:  # reset (or shut down here): nothing more will come
+                        raise ConnectionResetError("the peer is gone")
+                    orphaned_at = time.monotonic()  # it closed cleanly: the sink gets a while
+                    poller.unregister(peer_fd)  # level-triggered: once is enough
+            if not events and orphaned_at is None:
+                self.session.probe_peer()
 
     def _shutdown_sink(self) -> None:
         """No half-close in anytls: when the stream ends, so does the attached socket (this

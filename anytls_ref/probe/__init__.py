@@ -5,12 +5,12 @@ layer and, for targets and TLS contexts, on ``net``.
 
 | module            | what                                                                  |
 |-------------------|-----------------------------------------------------------------------|
-| rawpeer.py        | RawClient / ScriptedClient (v1, v2, v3) and RawServer (v1, v2): frame-by-frame peers |
+| rawpeer.py        | frame-by-frame peers: RawClient, ScriptedClient (v1/v2/v3), RawServer |
 | targets.py        | the local echo target and a refused port the server checks dial       |
 | server_probe.py   | ``probe server HOST:PORT``: the checks against any anytls server      |
-| client_probe.py   | ``probe client -l HOST:PORT``: a probe server and the checks of a client |
-| shaping.py        | pure: a client's TLS records read back into writes and padding-scheme lines |
-| socks5.py         | a minimal SOCKS5 CONNECT client (the probe drives a client's local port) |
+| client_probe.py   | ``probe client -l HOST:PORT``: a probe server, checks of a client     |
+| shaping.py        | pure: TLS records read back into writes, checked against scheme lines |
+| socks5.py         | a minimal SOCKS5 CONNECT client (to drive a client's local port)      |
 | report.py         | check results, the table and the JSON                                 |
 | cli.py            | the ``probe`` subcommands                                             |
 """

@@ -57,6 +57,9 @@ PROBE_SCHEME = (b"stop=5\n0=45-45\n1=150-250\n2=300-350,c,200-250\n3=9-9,100-150
 WRITES = (1200, 300, 40, 900, 10, 2500, 64, 100)
 #: How long an application-side step may take (a SOCKS reply, an echo, a close).
 STEP_TIMEOUT = 5.0
+#: How long ``drive`` retries the first connection while none reaches the probe server: a
+#: client may listen before it can forward (mihomo opens its ports before its tunnel runs).
+CLIENT_READY_TIMEOUT = 10.0
 #: After a stream ends, how long the probe waits before the next connection. The protocol gives
 #: a client no way to say its session is idle again; this is the time it gets to put it back
 #: in its pool (the probe first waits for the client's cmdFIN).
@@ -83,7 +86,6 @@ class ProbeServer(RawServer):
         super().__init__(password, version=PROTOCOL_VERSION, padding_scheme=scheme,
                          listen=listen, implicit_open=True)
         self.targets: list[Target] = []
-        self._http_done: set[tuple[int, int]] = set()
         self._first_data: set[tuple[int, int]] = set()
 
     def streams(self) -> list[Target]:
@@ -134,8 +136,8 @@ class ProbeServer(RawServer):
 @dataclass
 class SessionView:
     conn: int
-    padding0: int | None  #: padding0 length, None if the authentication did not parse
-    auth_problem: str | None
+    padding0: int  #: padding0 length
+    auth_problem: str | None  #: why the authentication was not one record, if it was not
     auth_records: list[int]  #: sizes of the records the authentication request came in
     shared_auth_record: int  #: bytes of frames in the same record as the authentication
     first_frame: str | None  #: command name of the first frame after the authentication
@@ -170,9 +172,7 @@ def _line(scheme: PaddingScheme, packet: int) -> str:
 
 
 def check_padding0(view: SessionView, scheme: PaddingScheme) -> str | None:
-    """None if padding0 came whole with the authentication, sized per line 0."""
-    if view.auth_problem is not None:
-        return view.auth_problem
+    """None if padding0 is sized per line 0 of ``scheme``."""
     sizes = [e for e in scheme.packets.get(0, ()) if e != "c"]
     if scheme.stop == 0 or not sizes:
         return None if view.padding0 == 0 else f"padding0 {view.padding0}, the scheme has none"
@@ -231,6 +231,10 @@ def check_data_packets(view: SessionView, scheme: PaddingScheme,
 # ---- the probe --------------------------------------------------------------------------------
 
 
+class ProbeStepFailed(Exception):
+    """A step of the traffic could not run as planned (kept in ``ClientProbe.notes``)."""
+
+
 class ClientProbe:
     """The probe server, the traffic (``drive`` or a person), and the verdicts (``evaluate``)."""
 
@@ -285,7 +289,9 @@ class ClientProbe:
         try:
             while time.monotonic() < deadline:
                 streams = self.server.streams()
-                if len(streams) >= 5 and self.server.find("http-answered", streams[4].sid):
+                if len(streams) >= 5 and any(
+                        e.conn == streams[4].conn
+                        for e in self.server.find("http-answered", streams[4].sid)):
                     return
                 time.sleep(0.2)
         except KeyboardInterrupt:
@@ -294,7 +300,15 @@ class ClientProbe:
     def drive(self, socks: tuple[str, int]) -> None:
         """Make the traffic A..E through the client's SOCKS5 port at ``socks``."""
         self.driven = True
-        self._step("A", lambda: self._echo_connection(socks, WRITES))
+        deadline = time.monotonic() + CLIENT_READY_TIMEOUT
+        while True:
+            notes = len(self.notes)
+            self._step("A", lambda: self._echo_connection(socks, WRITES))
+            if self.server.accepted or time.monotonic() >= deadline:
+                break
+            # A never reached the probe server, so it left no trace: the client is not ready
+            del self.notes[notes:]
+            time.sleep(0.1)
         self._step("B", lambda: self._echo_connection(socks, (6,)))
         self._step("C", lambda: self._failing_connection(socks, "refuse", TARGET_REFUSED))
         time.sleep(IDLE_SETTLE)
@@ -382,10 +396,10 @@ class ClientProbe:
 
     def evaluate(self) -> list[CheckResult]:
         if not self.driven:  # close whatever a person left open, so "closed" events are final
-            for conn in list(self.server.connections):
+            for conn in self.server.connection_numbers():
                 if not any(e.conn == conn for e in self.server.find("closed")):
                     self.server.drop(conn)
-        sessions = sorted(self.server.connections)
+        sessions = self.server.connection_numbers()
         views = {conn: session_view(self.server, conn) for conn in sessions}
         results = []
         for name, requirement, section, judge in _CLIENT_CHECKS:
@@ -394,10 +408,6 @@ class ClientProbe:
             results.append(CheckResult(name, section_of(requirement, section), requirement,
                                        status, detail, round(time.monotonic() - start, 2)))
         return results
-
-
-class ProbeStepFailed(Exception):
-    """A step of the traffic could not run as planned."""
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes:
@@ -411,6 +421,8 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
 
 
 # ---- the checks -------------------------------------------------------------------------------
+# Each judges what the probe server saw: judge(probe, sessions, views) -> (status, detail), where
+# ``sessions`` are the authenticated connection numbers in order and ``views`` their SessionView.
 
 
 def _no_session(probe: ClientProbe) -> tuple[str, str]:
@@ -425,9 +437,9 @@ def auth_record(probe, sessions, views):
     if not sessions:
         return _no_session(probe)
     view = views[sessions[0]]
-    problem = check_padding0(view, DEFAULT)
-    if problem:
-        return FAIL, f"session 1: {problem}"
+    problems = [p for p in (view.auth_problem, check_padding0(view, DEFAULT)) if p]
+    if problems:
+        return FAIL, f"session 1: {'; '.join(problems)}"
     shared = (f"; {view.shared_auth_record} bytes of frames follow in the same record"
               if view.shared_auth_record else "")
     return PASS, (f"{AUTH_OVERHEAD} + {view.padding0} bytes in one record "
@@ -537,7 +549,8 @@ def alert(probe, sessions, views):
         return FAIL, f"opened stream {later_syns[0].stream_id} on the session after cmdAlert"
     ends = [e for e in probe.server.events_of(conn) if e.what in ("closed", "dropped")]
     if not ends or ends[0].what == "dropped":
-        return FAIL, f"kept the session open {STEP_TIMEOUT:.0f} s after cmdAlert"
+        held = f" for {ends[0].time - sent:.1f} s, until the probe closed it" if ends else ""
+        return FAIL, f"kept the session open after cmdAlert{held}"
     app = f"; the application saw: {probe.app['alert']}" if "alert" in probe.app else ""
     return PASS, f"closed the session {(ends[0].time - sent) * 1000:.0f} ms after cmdAlert{app}"
 
@@ -551,16 +564,14 @@ def padding_update(probe, sessions, views):
     if len(sessions) < 2:
         return INFO, "not observed: the client made no second session"
     view = views[sessions[1]]
-    problem = check_padding0(view, scheme)
-    if problem is None and (view.settings is None or view.settings.padding_md5 != scheme.md5):
-        md5 = view.settings.padding_md5 if view.settings else None
-        problem = f"padding-md5 {md5}, not the updated scheme's {scheme.md5}"
-    if problem is None:
-        problem, packet1 = check_packet1(view, scheme)
-    if problem is None:
-        problem, packets, _ = check_data_packets(view, scheme)
-    if problem is not None:
-        return FAIL, f"session 2: {problem}"
+    md5 = view.settings.padding_md5 if view.settings else None
+    problems = [f"padding-md5 {md5}, not the updated scheme's {scheme.md5}"
+                if md5 != scheme.md5 else None, check_padding0(view, scheme)]
+    packet1_problem, packet1 = check_packet1(view, scheme)
+    packets_problem, packets, _ = check_data_packets(view, scheme)
+    problems = [p for p in problems + [packet1_problem, packets_problem, view.auth_problem] if p]
+    if problems:
+        return FAIL, f"session 2: {'; '.join(problems)}"
     return PASS, (f"session 2: padding0 {view.padding0}, padding-md5 {scheme.md5[:8]}…; "
                   f"packet 1 {packet1}; {packets}")
 
@@ -580,9 +591,4 @@ _CLIENT_CHECKS = [
 
 CLIENT_CHECK_NAMES = [name for name, *_ in _CLIENT_CHECKS]
 
-
-def run_client_probe(socks: tuple[str, int], *, probe: ClientProbe) -> list[CheckResult]:
-    """Drive the traffic through ``socks`` (a client already pointed at ``probe``) and judge."""
-    probe.drive(socks)
-    return probe.evaluate()
 

@@ -438,8 +438,8 @@ class RawServer:
     """A minimal anytls server with a fixed, bendable script, for testing clients.
 
     Per connection: check the authentication (the whole request; ``auth_records`` says how
-    many TLS records it took); then
-    for each frame call a hook. The default hooks are a version-``version`` server: cmdSettings
+    many TLS records it took), then call a hook for each frame. The default hooks are a
+    version-``version`` server: cmdSettings
     gets cmdUpdatePaddingScheme if ``padding_scheme`` is set and the client's md5 differs, then
     cmdServerSettings ``v=min(client's, version)`` when both are ≥ 2; a cmdSYN gets an empty
     cmdSYNACK when the session runs version 2 and ``synack(sid)`` says so; stream data is echoed
@@ -492,6 +492,17 @@ class RawServer:
     def record(self, conn: int, what: str, stream_id: int = 0, data: bytes = b"") -> None:
         with self._lock:
             self.events.append(Event(time.monotonic(), conn, what, stream_id, data))
+
+    @property
+    def accepted(self) -> int:
+        """TCP connections accepted so far (authenticated or not)."""
+        with self._lock:
+            return self._conns
+
+    def connection_numbers(self) -> list[int]:
+        """The authenticated connections so far, in the order they came."""
+        with self._lock:
+            return sorted(self.connections)
 
     def events_of(self, conn: int) -> list[Event]:
         """Everything connection ``conn`` saw, in order."""

@@ -162,9 +162,11 @@ class ServerProbe:
 
 
 def run_server_probe(address: tuple[str, int], password: str, *, insecure: bool = False,
-                     sni: str | None = None, only: set[str] | None = None) -> list[CheckResult]:
-    """Every check (or those named in ``only``) against the server at ``address``."""
-    with ServerProbe(address, password, insecure=insecure, sni=sni) as probe:
+                     sni: str | None = None, only: set[str] | None = None,
+                     timeout: float = DEFAULT_TIMEOUT) -> list[CheckResult]:
+    """Every check (or those named in ``only``) against the server at ``address``;
+    ``timeout`` bounds each expected answer."""
+    with ServerProbe(address, password, insecure=insecure, sni=sni, timeout=timeout) as probe:
         return probe.run(only)
 
 
