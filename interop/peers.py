@@ -136,7 +136,8 @@ def log_tail(proc: subprocess.Popen, lines: int = 30) -> str:
 
 def wait_for_port(host: str, port: int, timeout: float = 10.0,
                   proc: subprocess.Popen | None = None) -> None:
-    """Wait until host:port accepts TCP. If proc exits first, fail with the end of its log."""
+    """Wait until host:port accepts TCP (and, for a peer that opens its port before it can serve,
+    until its log shows ``proc.ready_line``). If proc exits first, fail with the end of its log."""
     deadline = time.monotonic() + timeout
     while True:
         if proc is not None and proc.poll() is not None:
@@ -144,6 +145,9 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0,
                                f"was up; log {getattr(proc, 'log_path', '?')}:\n{log_tail(proc)}")
         try:
             with socket.create_connection((host, port), timeout=0.5):
+                pass
+            ready_line = getattr(proc, "ready_line", None)
+            if ready_line is None or ready_line in log_tail(proc, 200):
                 return
         except OSError:
             pass
@@ -330,7 +334,12 @@ class Mihomo(Peer):
                        "find-process-mode": "off", "geo-auto-update": False,
                        "profile": {"store-selected": False, "store-fake-ip": False}})
         path = _write(home / "config.yaml", json.dumps(config, indent=2))  # JSON is YAML
-        return _spawn(name, [str(self.bin("mihomo")), "-d", str(home), "-f", str(path)], workdir)
+        proc = _spawn(name, [str(self.bin("mihomo")), "-d", str(home), "-f", str(path)], workdir)
+        # mihomo opens its listeners before its tunnel runs and drops connections until then
+        # (hub/executor/executor.go: updateListeners … loadProvider … tunnel.OnRunning); this
+        # line is logged by loadProvider, right before OnRunning
+        proc.ready_line = "Start initial compatible provider"  # type: ignore[attr-defined]
+        return proc
 
     def start_server(self, workdir, port, password, padding_scheme=None, cert=None, key=None):
         self._check(padding_scheme)
