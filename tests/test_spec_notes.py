@@ -1,5 +1,6 @@
 """spec_notes/ stays true: every decision names tests that exist, every cited decision exists,
-and the section map lists every pure module."""
+the section map lists every pure module, and the divergences table cites only decisions,
+requirements, tests and probe checks that exist."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DECISIONS = (ROOT / "spec_notes" / "decisions.md").read_text(encoding="utf-8")
+DIVERGENCES = (ROOT / "spec_notes" / "divergences.md").read_text(encoding="utf-8")
 TEST_REF = re.compile(r"`(tests/test_\w+\.py)::(test_\w+)`")
 
 
@@ -62,3 +64,74 @@ def test_section_map_lists_every_module_that_implements_a_spec_section():
     assert len(modules) >= 10
     for path in [*modules, ROOT / "anytls_ref" / "errors.py"]:
         assert f"`{path.name}`" in readme, path.name
+
+
+# ---- divergences.md ---------------------------------------------------------------------------
+
+#: The columns of the divergences table, in order (the peers are the pinned interop versions).
+DIVERGENCE_COLUMNS = ["behaviour", "spec", "anytls-go v0.0.12", "sing-box 1.14.4", "mihomo v1.19.30",
+                      "ssrlive anytls 0.3.2", "anytls-rs 0.5.4", "anytls_ref"]
+DECISION_REF = re.compile(r"\bD(\d+)\b")
+REQUIREMENT_REF = re.compile(r"\[([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\]")
+PROBE_REF = re.compile(r"\bprobe (server|client)/([a-z0-9+-]*[a-z0-9+])")
+
+
+def divergence_table() -> tuple[list[str], list[list[str]]]:
+    """The header cells and the rows of the table under "## The table"."""
+    section = DIVERGENCES.split("## The table", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
+    return cells[0], [row for row in cells[2:]]
+
+
+def test_divergences_table_has_a_column_per_implementation_and_full_rows():
+    header, rows = divergence_table()
+    assert len(header) == len(DIVERGENCE_COLUMNS)
+    for cell, expected in zip(header, DIVERGENCE_COLUMNS):
+        assert cell.startswith(expected), (cell, expected)
+    assert len(rows) >= 25
+    for row in rows:
+        assert len(row) == len(DIVERGENCE_COLUMNS), row[0]
+        assert all(row), f"empty cell in {row[0]!r} (write ? where unknown)"
+
+
+def test_every_divergence_row_names_our_decision_and_a_test():
+    _, rows = divergence_table()
+    for row in rows:
+        ours = row[-1]
+        assert DECISION_REF.search(ours) or REQUIREMENT_REF.search(ours), row[0]
+        assert TEST_REF.search(ours), row[0]
+
+
+def test_every_decision_requirement_test_and_probe_check_divergences_cites_exists():
+    from anytls_ref.probe.client_probe import CLIENT_CHECK_NAMES
+    from anytls_ref.probe.server_probe import CHECKS
+    from anytls_ref.spec import REQUIREMENTS
+
+    known_decisions = {int(d[1:]) for d in decision_sections()}
+    cited = {int(n) for n in DECISION_REF.findall(DIVERGENCES)}
+    assert cited and cited - known_decisions == set()
+
+    requirement_ids = {r.id for r in REQUIREMENTS}
+    cited_requirements = set(REQUIREMENT_REF.findall(DIVERGENCES))
+    assert cited_requirements - requirement_ids == set()
+
+    missing = []
+    for file, name in TEST_REF.findall(DIVERGENCES):
+        path = ROOT / file
+        if not path.exists() or name not in functions_in(path):
+            missing.append(f"{file}::{name}")
+    assert missing == []
+
+    checks = {"server": {c.name for c in CHECKS}, "client": set(CLIENT_CHECK_NAMES)}
+    probes = PROBE_REF.findall(DIVERGENCES)
+    assert probes
+    assert [f"{role}/{name}" for role, name in probes if name not in checks[role]] == []
+
+
+def test_divergences_has_open_questions_and_the_readme_links_every_note():
+    questions = DIVERGENCES.split("## Open questions", 1)[1]
+    assert len(re.findall(r"^\d+\. \*\*", questions, flags=re.M)) >= 10
+    readme = (ROOT / "spec_notes" / "README.md").read_text(encoding="utf-8")
+    for note in ("decisions.md", "divergences.md", "requirements.md", "anytls-protocol.md"):
+        assert f"]({note})" in readme, note
