@@ -216,7 +216,7 @@ def test_silent_server_is_caught_by_the_synack_watchdog(server, make_client, ech
             client.open_stream(SocksAddr(*echo_server.address))
         took = time.monotonic() - start
         print(f"silent server, no heartbeat: the reusing request failed after {took:.2f} s")
-        assert 2.9 < took < 4.0
+        assert 2.9 < took < 5.0
         roundtrip(client, echo_server.address)
         assert client.stats.sessions == 2
 
@@ -237,7 +237,7 @@ def test_heartbeat_drops_a_dead_idle_session_and_the_next_request_succeeds(serve
         detected = time.monotonic() - silenced
         print(f"heartbeat 0.3 s, timeout 0.3 s: dead idle session dropped {detected:.2f} s "
               f"after the blackhole")
-        assert detected < 2 * 0.3 + 0.3 + 0.5  # two intervals plus the timeout, at most
+        assert detected < 2.0  # two intervals plus the timeout (0.9 s), and scheduling
         assert client.stats.heartbeat_failures == 1 and client.idle_sessions() == []
         start = time.monotonic()
         roundtrip(client, echo_server.address)
@@ -259,7 +259,7 @@ def test_heartbeat_before_reuse_opens_a_fresh_session_instead(server, make_clien
         took = time.monotonic() - start
         print(f"heartbeat before reuse (timeout 0.5 s): the request succeeded on a new session "
               f"after {took:.2f} s")
-        assert 0.5 <= took < 1.5, took
+        assert 0.5 <= took < 2.5, took
         assert session.closed.is_set()
         assert client.stats.heartbeat_failures == 1
         assert (client.stats.sessions, client.stats.reused) == (2, 0)
