@@ -518,10 +518,10 @@ def run_latency(runs: list[Running], target: tuple[str, int], count: int) -> dic
         out[run.name]["new"] = {"median_ms": statistics.median(times) * 1e3,
                                 "p95_ms": percentile(times, 0.95) * 1e3,
                                 "sessions_open_after": sessions}
-        log(f"[latency] {run.name:<24} reused {out[run.name]['reused']['median_ms']:6.2f} ms "
-            f"(p95 {out[run.name]['reused']['p95_ms']:6.2f}), new "
-            f"{out[run.name]['new']['median_ms']:6.2f} ms (p95 {out[run.name]['new']['p95_ms']:6.2f})"
-            f"  sessions {out[run.name]['reused']['sessions_open_after']}/{sessions}")
+        reused, new = out[run.name]["reused"], out[run.name]["new"]
+        log(f"[latency] {run.name:<24} reused {reused['median_ms']:6.2f} ms "
+            f"(p95 {reused['p95_ms']:6.2f}), new {new['median_ms']:6.2f} ms "
+            f"(p95 {new['p95_ms']:6.2f})  sessions {reused['sessions_open_after']}/{sessions}")
         time.sleep(0.5)
     return out
 
@@ -639,11 +639,13 @@ def tables(report: dict) -> str:
                  f"{v['new']['median_ms']:.2f}", f"{v['new']['p95_ms']:.2f}"]
                 for name, v in lat.items()]
         out.append("")
-        out.append(f"Time to first byte of a new stream, {report['config']['ttfb_count']} each (ms)")
+        out.append(f"Time to first byte of a new stream, {report['config']['ttfb_count']} "
+                   "each (ms)")
         out.append(tabulate(rows, headers=["pair", "reused median", "reused p95", "new median",
                                            "new p95"], tablefmt="github"))
-        rrows = [[name, r["vs"], *(f"{r[k]:.2f}×" if r[k] else "-" for k in ("reused", "new"))]
-                 for name, r in report.get("latency_ratios", {}).items()]
+        rrows = [[r["pair"], r["vs"], *(f"{r[k]:.2f}×" if r[k] else "-"
+                                        for k in ("reused", "new"))]
+                 for r in report.get("latency_ratios", [])]
         if rrows:
             out.append("")
             out.append(tabulate(rrows, headers=["pair", "relative to", "reused", "new"],
@@ -665,35 +667,23 @@ def tables(report: dict) -> str:
     return "\n".join(out)
 
 
-def bulk_ratios(bulk: dict) -> list[dict]:
-    """Each anytls pair against its reference, both directions (the issue's targets)."""
-    refs = {
-        pair_name(OURS, OURS): [pair_name("sing-box", "sing-box"), "tls-chain",
-                                pair_name("anytls-go", "anytls-go"), BEFORE],
-        pair_name(OURS, "sing-box"): [pair_name("sing-box", "sing-box")],
-        pair_name("sing-box", OURS): [pair_name("sing-box", "sing-box")],
-        pair_name(OURS, "anytls-go"): [pair_name("anytls-go", "anytls-go")],
-        pair_name("anytls-go", OURS): [pair_name("anytls-go", "anytls-go")],
-    }
+#: each anytls pair with ours in it → the pairs it is measured against (the issue's targets)
+REFERENCES = {
+    pair_name(OURS, OURS): [pair_name("sing-box", "sing-box"), pair_name("anytls-go", "anytls-go"),
+                            "tls-chain", BEFORE],
+    pair_name(OURS, "sing-box"): [pair_name("sing-box", "sing-box")],
+    pair_name("sing-box", OURS): [pair_name("sing-box", "sing-box")],
+    pair_name(OURS, "anytls-go"): [pair_name("anytls-go", "anytls-go")],
+    pair_name("anytls-go", OURS): [pair_name("anytls-go", "anytls-go")],
+}
+
+
+def ratios(results: dict, key: str, kinds: tuple[str, str]) -> list[dict]:
+    """results[pair][kind][key] of each pair over that of each of its references."""
     return [{"pair": name, "vs": vs, **{
-                d: ratio(bulk[name][d]["MBps_median"], bulk[vs][d]["MBps_median"])
-                for d in ("upload", "download")}}
-            for name, vs_list in refs.items() for vs in vs_list if name in bulk and vs in bulk]
-
-
-def latency_ratios(lat: dict) -> dict:
-    refs = {pair_name(OURS, OURS): pair_name("sing-box", "sing-box"),
-            pair_name(OURS, "sing-box"): pair_name("sing-box", "sing-box"),
-            pair_name("sing-box", OURS): pair_name("sing-box", "sing-box"),
-            pair_name(OURS, "anytls-go"): pair_name("anytls-go", "anytls-go"),
-            pair_name("anytls-go", OURS): pair_name("anytls-go", "anytls-go")}
-    out = {}
-    for name, vs in refs.items():
-        if name in lat and vs in lat:
-            out[name] = {"vs": vs, **{kind: ratio(lat[name][kind]["median_ms"],
-                                                  lat[vs][kind]["median_ms"])
-                                      for kind in ("reused", "new")}}
-    return out
+                kind: ratio(results[name][kind][key], results[vs][kind][key]) for kind in kinds}}
+            for name, refs in REFERENCES.items() for vs in refs
+            if name in results and vs in results]
 
 
 # --------------------------------------------------------------------------- main
@@ -712,7 +702,8 @@ def main() -> int:
     parser.add_argument("--size", type=int, help="MiB per bulk transfer (default 256)")
     parser.add_argument("--rounds", type=int, help="bulk rounds (default 3)")
     parser.add_argument("--ttfb-count", type=int, help="TTFB samples per kind (default 200)")
-    parser.add_argument("--concurrency", help="comma-separated stream counts (default 100,500,1000)")
+    parser.add_argument("--concurrency",
+                        help="comma-separated stream counts (default 100,500,1000)")
     parser.add_argument("--concurrency-pairs", default=f"{OURS}:{OURS},anytls-go:anytls-go",
                         help="client:server pairs for the concurrency part")
     parser.add_argument("--pairs", help="comma-separated client:server pairs (default: all)")
@@ -785,10 +776,10 @@ def main() -> int:
                     download(sock, MiB)
         if "bulk" in parts:
             report["bulk"] = run_bulk(runs, target, size, rounds)
-            report["bulk_ratios"] = bulk_ratios(report["bulk"])
+            report["bulk_ratios"] = ratios(report["bulk"], "MBps_median", ("upload", "download"))
         if "latency" in parts:
             report["latency"] = run_latency(runs, target, ttfb_count)
-            report["latency_ratios"] = latency_ratios(report["latency"])
+            report["latency_ratios"] = ratios(report["latency"], "median_ms", ("reused", "new"))
         for run in runs:
             run.stop()
         runs = []

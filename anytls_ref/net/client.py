@@ -301,6 +301,8 @@ class Client:
         log.warning("%s: no cmdHeartResponse within %.1f s (%s); dropping the session",
                     session.label, self.config.heartbeat_timeout, when)
         self.stats.add(heartbeat_failures=1)
+        with self._lock:  # out of the pool at once, before anyone sees it closed
+            self._pool.discard(session.seq)
         session.shutdown("heartbeat timeout")
 
     def stream_done(self, session: ClientSession) -> None:

@@ -7,6 +7,7 @@ direction ends, both do: the other side is shut down, which wakes its blocked re
 from __future__ import annotations
 
 import logging
+import mmap
 import socket
 import threading
 
@@ -58,9 +59,10 @@ def relay_stream(stream: Stream, sock: socket.socket, *, name: str) -> None:
     the calling thread copies socket → stream. The caller still owns (and closes) ``sock``.
     """
     stream.attach_sink(sock)
-    # received straight behind room for the frame header: one buffer, no copies
-    buf = bytearray(HEADER_SIZE + PSH_DATA_SIZE)
-    data = memoryview(buf)[HEADER_SIZE:]
+    # received straight behind room for the frame header: one buffer, no copies; anonymous
+    # memory is resident only once written, so a stream that sends little does not cost 64 KiB
+    buf = memoryview(mmap.mmap(-1, HEADER_SIZE + PSH_DATA_SIZE))
+    data = buf[HEADER_SIZE:]
     try:
         while n := sock.recv_into(data):
             stream.send_in_place(buf, n)

@@ -9,6 +9,7 @@ only they do with the rules' effects.
 from __future__ import annotations
 
 import logging
+import mmap
 import select
 import socket
 import ssl
@@ -121,7 +122,7 @@ class Session:
     def send_data(self, stream_id: int, data: bytes) -> None:
         self.write(encode_psh(stream_id, data))
 
-    def send_in_place(self, stream_id: int, buf: bytearray, length: int) -> None:
+    def send_in_place(self, stream_id: int, buf: bytearray | memoryview, length: int) -> None:
         """Send ``buf[HEADER_SIZE:HEADER_SIZE+length]`` as one cmdPSH; ``buf[:HEADER_SIZE]`` is
         free room for the header (see frame_psh_in_place)."""
         self.write(frame_psh_in_place(buf, stream_id, length))
@@ -144,8 +145,9 @@ class Session:
         """Read and handle frames until the connection ends; always ends in ``_finish``."""
         decoder = FrameDecoder()
         decoder.feed(initial)
-        # one frame's room, reused: the read buffer, and where a large cmdPSH's data is gathered
-        buf = memoryview(bytearray(HEADER_SIZE + MAX_DATA))
+        # one frame's room, reused: the read buffer, and where a large cmdPSH's data is gathered;
+        # anonymous memory is resident only once written, so a quiet session does not cost 64 KiB
+        buf = memoryview(mmap.mmap(-1, HEADER_SIZE + MAX_DATA))
         reason: BaseException = ConnectionClosed("connection closed by peer")
         try:
             while (frame := self._next_frame(decoder, buf)) is not None:

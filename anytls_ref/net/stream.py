@@ -265,7 +265,7 @@ class Stream:
         self.session.send_data(self.stream_id, data)
         self.bytes_out += len(data)
 
-    def send_in_place(self, buf: bytearray, length: int) -> None:
+    def send_in_place(self, buf: bytearray | memoryview, length: int) -> None:
         """Like sendall(buf[HEADER_SIZE:HEADER_SIZE+length]); the header goes into buf's first
         HEADER_SIZE bytes (the relay's fast path: no copy of the data)."""
         if self._closed or self._peer_closed:

@@ -174,18 +174,8 @@ class ThreadSafeTLS:
             return
         # a retried SSL_write must be given the same bytes again, which ``view`` still is
         view = memoryview(data)
-        write = self.sock.write  # SSLSocket.write: send without its checks (hot path)
-        while True:
-            with self._lock:
-                try:
-                    while view:
-                        view = view[write(view):]
-                    return
-                except ssl.SSLWantWriteError:
-                    events = select.POLLOUT
-                except ssl.SSLWantReadError:
-                    events = select.POLLIN
-            self._wait(events)
+        while view:
+            view = view[self._call(self.sock.send, view):]
 
     def shutdown(self, how: int = socket.SHUT_RDWR) -> None:
         """The plain socket's shutdown (no SSL call): wakes every thread waiting on it."""
