@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import socket
 import struct
-import threading
 from urllib.parse import urlsplit
 
 from ..errors import AnyTLSError
 from ..socksaddr import SocksAddr, encode_socksaddr
 from .client import Client
-from .relay import LISTEN_BACKLOG, relay_stream, set_nodelay
+from .listener import ThreadedListener
+from .relay import relay_stream, set_nodelay
 from .stream import StreamOpenError
 from .udp import UdpAssociation
 
@@ -70,78 +70,25 @@ def recv_exactly(sock: socket.socket, n: int) -> bytes:
     return data
 
 
-class ProxyInbound:
-    """SOCKS5 + HTTP proxy listener feeding a Client. ``close()`` stops and joins everything."""
+class ProxyInbound(ThreadedListener):
+    """SOCKS5 + HTTP proxy listener feeding a Client, which it owns: ``close()`` closes the
+    client too (a handler waiting in open_stream then fails at once) and joins everything."""
+
+    thread_name = "anytls-in"
 
     def __init__(self, listen: tuple[str, int], client: Client) -> None:
+        super().__init__(listen)
         self.client = client
-        self._listener = socket.create_server(listen, backlog=LISTEN_BACKLOG)
-        self.address: tuple[str, int] = self._listener.getsockname()[:2]
-        self._lock = threading.Lock()
-        self._threads: set[threading.Thread] = set()
-        self._socks: set[socket.socket] = set()
-        self._closing = threading.Event()
-        self._accept_thread: threading.Thread | None = None
-        self._seq = 0
-
-    def __enter__(self) -> ProxyInbound:
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def start(self) -> None:
-        self._accept_thread = threading.Thread(target=self._accept_loop, name="anytls-inbound")
-        self._accept_thread.start()
+        super().start()
         log.info("SOCKS5/HTTP proxy listening on %s:%d", *self.address)
 
-    def _accept_loop(self) -> None:
-        while not self._closing.is_set():
-            try:
-                conn, peer = self._listener.accept()
-            except OSError:
-                if self._closing.is_set():
-                    return
-                continue
-            with self._lock:
-                if self._closing.is_set():
-                    conn.close()
-                    return
-                self._seq += 1
-                thread = threading.Thread(target=self._handle, args=(conn, self._seq),
-                                          name=f"anytls-in-{self._seq}")
-                self._threads.add(thread)
-                self._socks.add(conn)
-            thread.start()
-
-    def close(self) -> None:
-        self._closing.set()
-        try:
-            self._listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._listener.close()
-        if self._accept_thread is not None:
-            self._accept_thread.join()
-        with self._lock:
-            socks = list(self._socks)
-        for conn in socks:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        # a handler may be inside open_stream; closing the client fails it promptly
+    def _wake_all(self) -> None:
+        super()._wake_all()
         self.client.close()
-        while True:
-            with self._lock:
-                threads = list(self._threads)
-            if not threads:
-                break
-            for thread in threads:
-                thread.join()
 
-    def _handle(self, conn: socket.socket, seq: int) -> None:
+    def handle(self, conn: socket.socket, peer: tuple, seq: int) -> None:
         name = f"in {seq}"
         try:
             set_nodelay(conn)
@@ -158,13 +105,6 @@ class ProxyInbound:
                          name, first[0])
         except (ProtocolViolation, OSError, AnyTLSError) as exc:
             log.info("%s: %s", name, exc)
-        except Exception:
-            log.exception("%s: unexpected error", name)
-        finally:
-            with self._lock:
-                self._socks.discard(conn)
-                self._threads.discard(threading.current_thread())
-            conn.close()
 
     def _open(self, target: SocksAddr, name: str):
         try:

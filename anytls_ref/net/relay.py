@@ -25,11 +25,6 @@ COPY_SIZE = 1 << 16
 PSH_DATA_SIZE = 4 * (1 << 14) - HEADER_SIZE
 
 
-#: listen() backlog of our listeners. Python's default is 128: a burst of more connections than
-#: that overflows the accept queue and the extra SYNs are retried only after 1 s, 3 s, ... (Go
-#: listens with net.core.somaxconn, which also caps this number).
-LISTEN_BACKLOG = 4096
-
 
 def set_nodelay(sock: socket.socket) -> None:
     """Small writes (a SOCKS reply, a SYNACK) must not wait ~40 ms for a delayed ACK."""

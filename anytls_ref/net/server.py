@@ -21,7 +21,8 @@ from ..frame import NEED_DATA
 from ..padding import DEFAULT_SCHEME, PaddingScheme, parse_scheme
 from ..socksaddr import SocksAddr, decode_socksaddr
 from ..uot import UOT_LEGACY_MAGIC, UOT_V2_MAGIC
-from .relay import LISTEN_BACKLOG, relay_sockets, relay_stream, set_nodelay
+from .listener import ThreadedListener
+from .relay import relay_sockets, relay_stream, set_nodelay
 from .session import Session, SessionEnded
 from .stream import Stream
 from .tls import ThreadSafeTLS, server_context
@@ -179,8 +180,10 @@ def read_target(stream: Stream, timeout: float) -> tuple[SocksAddr, bytes]:
         buf += data
 
 
-class Server:
+class Server(ThreadedListener):
     """Listens, accepts, and owns every connection thread. ``close()`` stops and joins them."""
+
+    thread_name = "anytls-conn"
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
@@ -188,102 +191,38 @@ class Server:
         self.password_hash = password_hash(config.password)
         self.ssl_context = server_context(config.cert_file, config.key_file)
         self.stats = ServerStats()
-        self._listener = socket.create_server(config.listen, reuse_port=False,
-                                              backlog=LISTEN_BACKLOG)
-        self.address: tuple[str, int] = self._listener.getsockname()[:2]
-        self._lock = threading.Lock()
-        self._conn_threads: set[threading.Thread] = set()
-        self._open_socks: set[socket.socket] = set()
         self._sessions: set[ServerSession] = set()
-        self._closing = threading.Event()
-        self._accept_thread: threading.Thread | None = None
-        self._seq = 0
-
-    def __enter__(self) -> Server:
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        super().__init__(config.listen)
 
     def start(self) -> None:
-        self._accept_thread = threading.Thread(target=self._accept_loop, name="anytls-server")
-        self._accept_thread.start()
+        super().start()
         log.info("anytls server listening on %s:%d", *self.address)
 
-    def _accept_loop(self) -> None:
-        while not self._closing.is_set():
-            try:
-                raw, peer = self._listener.accept()
-            except OSError:
-                if self._closing.is_set():
-                    return
-                continue
-            with self._lock:
-                if self._closing.is_set():
-                    raw.close()
-                    return
-                self._seq += 1
-                thread = threading.Thread(target=self._handle, args=(raw, peer, self._seq),
-                                          name=f"anytls-conn-{self._seq}")
-                self._conn_threads.add(thread)
-                self._open_socks.add(raw)
-            self.stats.add(connections=1)
-            thread.start()
+    def on_accept(self) -> None:
+        self.stats.add(connections=1)
 
-    def close(self) -> None:
-        """Stop accepting, end every session, and join every thread."""
-        self._closing.set()
-        try:
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes accept() on Linux
-        except OSError:
-            pass
-        self._listener.close()
-        if self._accept_thread is not None:
-            self._accept_thread.join()
+    def _wake_all(self) -> None:
         with self._lock:
-            socks = list(self._open_socks)
             sessions = list(self._sessions)
         for session in sessions:
             session.shutdown("server closing")
-        for raw in socks:
-            try:
-                # the plain socket's shutdown: on a TLS socket (authentication, fallback relay)
-                # SSLSocket.shutdown would drop the TLS object under the thread still using it
-                socket.socket.shutdown(raw, socket.SHUT_RDWR)
-            except OSError:
-                pass
-        while True:
-            with self._lock:
-                threads = list(self._conn_threads)
-            if not threads:
-                break
-            for thread in threads:
-                thread.join()
+        super()._wake_all()
 
     # ---- one connection ----
 
-    def _handle(self, raw: socket.socket, peer: tuple, seq: int) -> None:
+    def handle(self, raw: socket.socket, peer: tuple, seq: int) -> None:
         label = f"conn {seq}"
+        set_nodelay(raw)
+        raw.settimeout(self.config.handshake_timeout)
         try:
-            set_nodelay(raw)
-            raw.settimeout(self.config.handshake_timeout)
-            try:
-                tls = self.ssl_context.wrap_socket(raw, server_side=True)
-            except (OSError, ssl.SSLError) as exc:
-                log.info("%s from %s: TLS handshake failed: %s", label, peer[0], exc)
-                return
-            with self._lock:
-                self._open_socks.discard(raw)
-                self._open_socks.add(tls)
-            self._serve_tls(tls, peer, label)
-        except Exception:  # the last line of defence: one log line, never a thread traceback
-            log.exception("%s: unexpected error", label)
-        finally:
-            with self._lock:
-                self._open_socks.discard(raw)
-                self._conn_threads.discard(threading.current_thread())
-            raw.close()
+            tls = self.ssl_context.wrap_socket(raw, server_side=True)
+        except (OSError, ssl.SSLError) as exc:
+            log.info("%s from %s: TLS handshake failed: %s", label, peer[0], exc)
+            return
+        with self._lock:  # from now on close() must wake the TLS socket
+            self._open_socks.discard(raw)
+            self._open_socks.add(tls)
+        self._serve_tls(tls, peer, label)
 
     def _serve_tls(self, tls: ssl.SSLSocket, peer: tuple, label: str) -> None:
         try:
