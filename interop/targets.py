@@ -14,6 +14,7 @@ import http.server
 import socket
 import threading
 
+from anytls_ref.net.listener import wake
 from anytls_ref.probe.targets import EchoServer, refused_port  # noqa: F401 - re-exported
 
 HTTP_BODY = b"hello from the anytls-ref test target\n"
@@ -68,13 +69,6 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def _wake(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
 def ipv6_loopback_available() -> bool:
     if not socket.has_ipv6:
         return False
@@ -106,6 +100,6 @@ class UdpEcho:
 
     def close(self) -> None:
         self._closing.set()
-        _wake(self.sock)  # a blocked recvfrom returns at once on Linux
+        wake(self.sock)  # a blocked recvfrom returns at once on Linux
         self._thread.join()
         self.sock.close()

@@ -515,3 +515,19 @@ def test_bad_command_lines_exit_2_with_one_clear_line(tmp_path):
                 or not lines[0].startswith("anytls-ref: error: ") or word not in lines[0]):
             problems.append(f"{argv}: exit {proc.returncode}, stderr {err!r}")
     assert problems == []
+
+
+@pytest.mark.skipif(not ipv6_loopback_available(), reason="no IPv6 loopback here")
+def test_server_and_proxy_listen_on_ipv6_loopback(http_server):
+    """`server -l [::1]:PORT` and `client -l [::1]:PORT` both work (listeners pick the family)."""
+    with Server(ServerConfig(("::1", 0), PASSWORD)) as server:
+        client = Client(ClientConfig(("::1", server.address[1]), PASSWORD, insecure=True))
+        with ProxyInbound(("::1", 0), client) as proxy:
+            assert proxy.address[0] == "::1"
+            # through the HTTP proxy side (PySocks cannot reach a SOCKS proxy over IPv6)
+            conn = http.client.HTTPConnection("::1", proxy.address[1], timeout=5)
+            try:
+                conn.request("GET", f"{http_server.url}/over-v6")
+                assert conn.getresponse().read() == HTTP_BODY + b"path=/over-v6\n"
+            finally:
+                conn.close()

@@ -38,7 +38,8 @@ class ThreadedListener:
     thread_name = "anytls-listener"
 
     def __init__(self, listen: tuple[str, int]) -> None:
-        self._listener = socket.create_server(listen, backlog=LISTEN_BACKLOG)
+        family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
+        self._listener = socket.create_server(listen, family=family, backlog=LISTEN_BACKLOG)
         self.address: tuple[str, int] = self._listener.getsockname()[:2]
         self._lock = threading.Lock()
         self._threads: set[threading.Thread] = set()
