@@ -1,6 +1,8 @@
 """Cases whose result is not "pass", each explained in interop/expected.md with the peer's
 own source as evidence. The interop tests assert these outcomes exactly: if such a case starts
-to pass (the peer changed), the test says so and this table must be updated."""
+to pass (the peer changed), the test says so and this table must be updated. The one exception
+is "intermittent": a race inside the peer makes the case pass or fail from run to run, and the
+evidence for the race is in expected.md."""
 
 from __future__ import annotations
 
@@ -9,8 +11,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Expected:
-    outcome: str  #: "fail" or "unsupported-by-peer"
+    outcome: str  #: "fail", "unsupported-by-peer" or "intermittent" (pass or fail)
     why: str  #: one line; the long form is in expected.md
+
+    def accepts(self, result: str) -> bool:
+        if self.outcome == "intermittent":
+            return result in ("pass", "fail")
+        return result == self.outcome
 
 
 _SSRLIVE_NO_SYN = Expected(
@@ -29,6 +36,9 @@ EXPECTED: dict[tuple[str, str, str], Expected] = {
     # anytls-rs client → anytls_ref server
     ("anytls-rs", "anytls_ref", "http"): _RS_CLIENT_NO_EOF,
     ("anytls-rs", "anytls_ref", "reuse"): _RS_CLIENT_NO_EOF,
+    ("anytls-rs", "anytls_ref", "wrong-password"): Expected(
+        "intermittent", "anytls-rs 0.5.4 can open a stream on a session that is closing and then "
+        "waits 30 s for its SYNACK (a race in Session::open_stream; expected.md §8)"),
     ("anytls-rs", "anytls_ref", "padding-update"): Expected(
         "fail", "anytls-rs 0.5.4 client cannot apply cmdUpdatePaddingScheme (expected.md §3)"),
     # anytls_ref client → ssrlive server
