@@ -9,6 +9,9 @@ import time
 import pytest
 from hypothesis import HealthCheck, settings
 
+from anytls_ref.net.client import Client, ClientConfig
+from anytls_ref.net.server import Server, ServerConfig
+
 # local targets for the network tests (tests/targets.py), each owned by a fixture
 from targets import echo_server, http_server  # noqa: F401
 
@@ -19,6 +22,46 @@ settings.register_profile("ci", max_examples=100, deadline=None,
 settings.register_profile("fuzz", max_examples=5_000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def make_server(request):
+    """Start our Servers on 127.0.0.1:0 with the given ServerConfig fields; all closed at the end.
+
+    The password is the test module's PASSWORD; its SERVER_DEFAULTS (a dict) sets other fields.
+    """
+    password = getattr(request.module, "PASSWORD", "password")
+    defaults = getattr(request.module, "SERVER_DEFAULTS", {})
+    servers: list[Server] = []
+
+    def make(**config) -> Server:
+        server = Server(ServerConfig(listen=("127.0.0.1", 0), password=password,
+                                     **{**defaults, **config}))
+        servers.append(server)
+        server.start()
+        return server
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def make_client(request):
+    """Bare Clients (no local listener; insecure TLS unless told otherwise) with the test
+    module's PASSWORD, for tests that open streams directly; all closed at the end."""
+    password = getattr(request.module, "PASSWORD", "password")
+    clients: list[Client] = []
+
+    def make(address: tuple[str, int], **config) -> Client:
+        config.setdefault("insecure", True)
+        client = Client(ClientConfig(server=address, password=password, **config))
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
 
 
 @pytest.fixture(autouse=True)

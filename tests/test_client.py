@@ -36,27 +36,14 @@ from targets import HTTP_BODY, HTTPTarget, ipv6_loopback_available, refused_port
 
 PASSWORD = "correct horse battery staple"
 #: a scheme unlike the default in every line a test can see (padding0 77, not 30)
+#: our servers here log their frames (make_server in conftest.py), which the reuse tests read
+SERVER_DEFAULTS = {"trace": True}
 CUSTOM_SCHEME = b"stop=4\n0=77-77\n1=200-300\n2=100-200,c,300-400\n3=9-9"
 
 
 # ---- fixtures and helpers ------------------------------------------------------------------
 
 
-@pytest.fixture
-def make_server():
-    """Start our Server on 127.0.0.1:0 with the given ServerConfig fields (trace on)."""
-    servers: list[Server] = []
-
-    def make(**config) -> Server:
-        config.setdefault("trace", True)
-        server = Server(ServerConfig(listen=("127.0.0.1", 0), password=PASSWORD, **config))
-        servers.append(server)
-        server.start()
-        return server
-
-    yield make
-    for server in servers:
-        server.close()
 
 
 @pytest.fixture
@@ -82,20 +69,6 @@ def make_proxy():
         inbound.close()  # closes its client too
 
 
-@pytest.fixture
-def make_client():
-    """A bare Client (no local listener), for tests that open streams directly."""
-    clients: list[Client] = []
-
-    def make(address: tuple[str, int], **config) -> Client:
-        config.setdefault("insecure", True)
-        client = Client(ClientConfig(server=address, password=PASSWORD, **config))
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 @pytest.fixture

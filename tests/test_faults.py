@@ -45,19 +45,6 @@ def server():
         yield srv
 
 
-@pytest.fixture
-def make_client():
-    clients: list[Client] = []
-
-    def make(address: tuple[str, int], **config) -> Client:
-        config.setdefault("insecure", True)
-        client = Client(ClientConfig(server=address, password=PASSWORD, **config))
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 @pytest.fixture

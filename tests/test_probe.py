@@ -56,19 +56,6 @@ def failed(results: list[CheckResult]) -> set[str]:
     return {r.check for r in results if r.result == FAIL}
 
 
-@pytest.fixture
-def make_server():
-    servers: list[Server] = []
-
-    def make(**config) -> Server:
-        server = Server(ServerConfig(listen=("127.0.0.1", 0), password=PASSWORD, **config))
-        servers.append(server)
-        server.start()
-        return server
-
-    yield make
-    for server in servers:
-        server.close()
 
 
 # ---- the checks name their spec sections ---------------------------------------------------

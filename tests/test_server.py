@@ -31,20 +31,6 @@ PASSWORD = "correct horse battery staple"
 CUSTOM_SCHEME = b"stop=3\n0=50-50\n1=200-300\n2=100-200"
 
 
-@pytest.fixture
-def make_server():
-    """Start Servers on 127.0.0.1:0 with the given ServerConfig fields; all closed at the end."""
-    servers: list[Server] = []
-
-    def make(**config) -> Server:
-        server = Server(ServerConfig(listen=("127.0.0.1", 0), password=PASSWORD, **config))
-        servers.append(server)
-        server.start()
-        return server
-
-    yield make
-    for server in servers:
-        server.close()
 
 
 @pytest.fixture

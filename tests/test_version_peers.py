@@ -28,33 +28,8 @@ from anytls_ref.version import PROTOCOL_VERSION
 PASSWORD = "versions"
 
 
-@pytest.fixture
-def make_server():
-    servers: list[Server] = []
-
-    def make(**config) -> Server:
-        server = Server(ServerConfig(listen=("127.0.0.1", 0), password=PASSWORD, **config))
-        servers.append(server)
-        server.start()
-        return server
-
-    yield make
-    for server in servers:
-        server.close()
 
 
-@pytest.fixture
-def make_client():
-    clients: list[Client] = []
-
-    def make(address: tuple[str, int]) -> Client:
-        client = Client(ClientConfig(server=address, password=PASSWORD, insecure=True))
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 # ---- our server, scripted clients --------------------------------------------------------
