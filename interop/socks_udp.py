@@ -12,6 +12,7 @@ import socket
 import struct
 
 from anytls_ref.frame import NEED_DATA
+from anytls_ref.net.relay import recv_exactly
 from anytls_ref.socksaddr import SocksAddr, decode_socksaddr, encode_socksaddr
 
 
@@ -35,13 +36,7 @@ class SocksUdpClient:
         self.udp.settimeout(timeout)
 
     def _recv(self, n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            chunk = self.control.recv(n - len(data))
-            if not chunk:
-                raise OSError("SOCKS5 control connection closed")
-            data += chunk
-        return data
+        return recv_exactly(self.control, n, error=OSError, what=" of the SOCKS5 reply")
 
     def sendto(self, payload: bytes, target: tuple[str, int]) -> None:
         header = b"\x00\x00\x00" + encode_socksaddr(SocksAddr(*target))

@@ -17,6 +17,7 @@ from ..errors import AnyTLSError
 from ..socksaddr import SocksAddr, encode_socksaddr
 from .client import Client
 from .listener import ThreadedListener
+from .relay import recv_exactly as _recv_exactly
 from .relay import relay_stream, set_nodelay
 from .stream import StreamOpenError
 from .udp import UdpAssociation
@@ -61,13 +62,7 @@ class ProtocolViolation(Exception):
 
 
 def recv_exactly(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise ProtocolViolation("connection closed during the handshake")
-        data += chunk
-    return data
+    return _recv_exactly(sock, n, error=ProtocolViolation, what=" of the handshake")
 
 
 class ProxyInbound(ThreadedListener):

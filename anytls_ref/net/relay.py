@@ -10,8 +10,9 @@ import logging
 import mmap
 import socket
 import threading
+from typing import Callable
 
-from ..errors import AnyTLSError
+from ..errors import AnyTLSError, ConnectionClosed
 from ..frame import HEADER_SIZE
 from .stream import Stream
 from .tls import ThreadSafeTLS
@@ -24,6 +25,18 @@ COPY_SIZE = 1 << 16
 #: each), so no write ends in a runt record, and it stays under the 65535-byte frame limit.
 PSH_DATA_SIZE = 4 * (1 << 14) - HEADER_SIZE
 
+
+
+def recv_exactly(sock: socket.socket, n: int, *,
+                 error: Callable[[str], Exception] = ConnectionClosed, what: str = "") -> bytes:
+    """Exactly ``n`` bytes from ``sock``; ``error(message)`` is raised if it closes first."""
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise error(f"connection closed after {len(data)} of {n} bytes{what}")
+        data += chunk
+    return data
 
 
 def set_nodelay(sock: socket.socket) -> None:

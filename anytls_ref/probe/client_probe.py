@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 from ..auth import AUTH_OVERHEAD, check_auth
 from ..frame import Command, command_name, encode_psh
+from ..net.relay import recv_exactly
 from ..padding import DEFAULT, PaddingScheme, parse_scheme
 from ..settings import ClientSettings
 from ..socksaddr import SocksAddr
@@ -411,13 +412,7 @@ class ClientProbe:
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise ProbeStepFailed(f"the connection closed after {len(data)} of {n} echoed bytes")
-        data += chunk
-    return data
+    return recv_exactly(sock, n, error=ProbeStepFailed, what=" of the echo")
 
 
 # ---- the checks -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import struct
 
+from ..net.relay import recv_exactly
 from ..socksaddr import SocksAddr, encode_socksaddr
 
 #: RFC 1928 §6 reply codes, for messages
@@ -26,13 +27,7 @@ class Socks5Error(Exception):
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise Socks5Error(f"the proxy closed the connection during the handshake")
-        data += chunk
-    return data
+    return recv_exactly(sock, n, error=Socks5Error, what=" of the proxy's handshake")
 
 
 def socks5_connect(proxy: tuple[str, int], target: tuple[str, int], *,
