@@ -1,5 +1,6 @@
 """A listening socket with one thread per accepted connection (the server and the SOCKS5/HTTP
-inbound are both one of these).
+inbound are both one of these). The threads come from ``workers.Workers``, which reuses a
+thread whose connection has ended for the next one.
 
 ``close()`` stops accepting, wakes every connection still open (``_wake_all``, which a subclass
 extends to end its own sessions first) and joins every thread it started: nothing is left
@@ -10,7 +11,10 @@ from __future__ import annotations
 
 import logging
 import socket
+from functools import partial
 import threading
+
+from .workers import Workers
 
 log = logging.getLogger("anytls_ref.listener")
 
@@ -42,7 +46,8 @@ class ThreadedListener:
         self._listener = socket.create_server(listen, family=family, backlog=LISTEN_BACKLOG)
         self.address: tuple[str, int] = self._listener.getsockname()[:2]
         self._lock = threading.Lock()
-        self._threads: set[threading.Thread] = set()
+        #: the connection threads (and, for the server, the stream threads: one owner joins all)
+        self.workers = Workers(self.thread_name)
         #: sockets of live connections, woken by close(); a handler may swap in its TLS socket
         self._open_socks: set[socket.socket] = set()
         self._closing = threading.Event()
@@ -79,12 +84,10 @@ class ThreadedListener:
                     conn.close()
                     return
                 self._seq += 1
-                thread = threading.Thread(target=self._run, args=(conn, peer, self._seq),
-                                          name=f"{self.thread_name}-{self._seq}")
-                self._threads.add(thread)
+                seq = self._seq
                 self._open_socks.add(conn)
             self.on_accept()
-            thread.start()
+            self.workers.spawn(partial(self._run, conn, peer, seq), f"{self.thread_name}-{seq}")
 
     def _run(self, conn: socket.socket, peer: tuple, seq: int) -> None:
         try:
@@ -94,7 +97,6 @@ class ThreadedListener:
         finally:
             with self._lock:
                 self._open_socks.discard(conn)
-                self._threads.discard(threading.current_thread())
             conn.close()
 
     def _wake_all(self) -> None:
@@ -112,10 +114,4 @@ class ThreadedListener:
         if self._accept_thread is not None:
             self._accept_thread.join()
         self._wake_all()
-        while True:
-            with self._lock:
-                threads = list(self._threads)
-            if not threads:
-                return
-            for thread in threads:
-                thread.join()
+        self.workers.close()

@@ -13,6 +13,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 from .. import session as rules_mod
 from ..auth import AUTH_OVERHEAD, check_auth, password_hash
@@ -80,7 +81,9 @@ class ServerSession(Session):
             tracer=Tracer() if server.config.trace else None,
         )
         self.server = server
-        self._stream_threads: list[threading.Thread] = []
+        #: stream threads still running; the session ends only after they have (on_closed)
+        self._streams_running = 0
+        self._streams_done = threading.Condition()
         self._settings_recorded = False
 
     def on_effect(self, effect) -> None:
@@ -88,19 +91,18 @@ class ServerSession(Session):
             stream = Stream(self, effect.stream_id)
             with self._state_lock:
                 self.streams[effect.stream_id] = stream
-            self._stream_threads = [t for t in self._stream_threads if t.is_alive()]
-            thread = threading.Thread(
-                target=self._serve_stream, args=(stream,),
-                name=f"{self.label}-sid{effect.stream_id}",
-            )
-            self._stream_threads.append(thread)
             self.server.stats.add(streams=1)
             if not self._settings_recorded:  # a first stream means cmdSettings was accepted
                 self._settings_recorded = True
                 settings = self.rules.client_settings
                 with self.server.stats.lock:
                     self.server.stats.client_md5s.append(settings.padding_md5 if settings else None)
-            thread.start()
+            with self._streams_done:
+                self._streams_running += 1
+            if not self.server.workers.spawn(partial(self._run_stream, stream),
+                                             f"{self.label}-sid{effect.stream_id}"):
+                self._stream_ended()  # the server is closing: no thread, no stream
+                stream.close()
 
     def _apply(self, effect) -> None:
         if isinstance(effect, rules_mod.CloseSession):
@@ -112,8 +114,20 @@ class ServerSession(Session):
         super()._apply(effect)
 
     def on_closed(self) -> None:
-        for thread in self._stream_threads:
-            thread.join()
+        with self._streams_done:
+            while self._streams_running:
+                self._streams_done.wait()
+
+    def _run_stream(self, stream: Stream) -> None:
+        try:
+            self._serve_stream(stream)
+        finally:
+            self._stream_ended()
+
+    def _stream_ended(self) -> None:
+        with self._streams_done:
+            self._streams_running -= 1
+            self._streams_done.notify_all()
 
     def report(self, stream: Stream, error: str | None) -> None:
         """Tell the client how the outbound connection went (cmdSYNACK for v ≥ 2)."""
