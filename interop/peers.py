@@ -370,12 +370,16 @@ class Mihomo(Peer):
                          {"mixed-port": port, "proxies": [proxy], "rules": ["MATCH,anytls-out"]})
 
 
-class Ssrlive(Peer):
-    id, version = "ssrlive", "0.3.2"
+class RustPeer(Peer):
+    """ssrlive and anytls-rs: the same anytls-server/anytls-client flags (see the module
+    docstring), but for the log-level flag and what the server needs to make its own cert."""
+
     binaries = ("anytls-server", "anytls-client")
+    log_flag = ""                           # flag that takes "debug" / "info"
+    self_signed_args: tuple[str, ...] = ()  # server flags when no cert/key is given
 
     def _log(self) -> list[str]:
-        return ["--log", "debug" if self.debug else "info"]
+        return [self.log_flag, "debug" if self.debug else "info"]
 
     def start_server(self, workdir, port, password, padding_scheme=None, cert=None, key=None):
         self._check(padding_scheme)
@@ -384,7 +388,7 @@ class Ssrlive(Peer):
         if cert is not None and key is not None:
             argv += ["--cert", str(cert), "--key", str(key)]
         else:
-            argv += ["--sni", "localhost"]  # name in the generated certificate
+            argv += self.self_signed_args
         if padding_scheme is not None:
             argv += ["--padding-scheme",
                      str(_write(workdir / f"{self.id}-server-{port}.padding", padding_scheme))]
@@ -398,32 +402,17 @@ class Ssrlive(Peer):
         return _spawn(f"{self.id}-client-{port}", argv, workdir)
 
 
-class AnytlsRs(Peer):
+class Ssrlive(RustPeer):
+    id, version = "ssrlive", "0.3.2"
+    log_flag = "--log"
+    self_signed_args = ("--sni", "localhost")  # name in the generated certificate
+
+
+class AnytlsRs(RustPeer):
     id, version = "anytls-rs", "0.5.4"
-    binaries = ("anytls-server", "anytls-client")
+    log_flag = "-L"
     client_udp = False
     server_udp = False  # UoT isConnect=1 only; every SOCKS5 UDP client sends isConnect=0
-
-    def _log(self) -> list[str]:
-        return ["-L", "debug" if self.debug else "info"]
-
-    def start_server(self, workdir, port, password, padding_scheme=None, cert=None, key=None):
-        self._check(padding_scheme)
-        argv = [str(self.bin("anytls-server")), "-l", f"{LOOPBACK}:{port}", "-p", password,
-                *self._log()]
-        if cert is not None and key is not None:
-            argv += ["--cert", str(cert), "--key", str(key)]
-        if padding_scheme is not None:
-            argv += ["--padding-scheme",
-                     str(_write(workdir / f"{self.id}-server-{port}.padding", padding_scheme))]
-        return _spawn(f"{self.id}-server-{port}", argv, workdir)
-
-    def start_client(self, workdir, port, server_port, password, sni="localhost",
-                     disable_reuse=False):
-        self._check(disable_reuse=disable_reuse, role="client")
-        argv = [str(self.bin("anytls-client")), "-l", f"{LOOPBACK}:{port}",
-                "-s", f"{LOOPBACK}:{server_port}", "-p", password, "--sni", sni, *self._log()]
-        return _spawn(f"{self.id}-client-{port}", argv, workdir)
 
 
 PEER_CLASSES: tuple[type[Peer], ...] = (AnytlsGo, SingBox, Mihomo, Ssrlive, AnytlsRs)
