@@ -1,6 +1,7 @@
 """The ``probe`` subcommands of ``anytls-ref`` (wired in by __main__.py).
 
-    anytls-ref probe server HOST:PORT -p PW [--insecure] [--sni NAME] [--json] [--only CHECK]
+    anytls-ref probe server HOST:PORT -p PW [--insecure] [--sni NAME] [--target-host ADDRESS]
+                            [--json] [--only CHECK]
     anytls-ref probe client -l HOST:PORT [-p PW] [--padding-scheme FILE] [--socks HOST:PORT]
                             [--wait SECONDS] [--json]
 
@@ -11,6 +12,7 @@ Both print one row per check (check, spec section, PASS/FAIL/INFO, detail), or J
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import socket
 import ssl
 import sys
@@ -19,7 +21,7 @@ from collections.abc import Callable
 
 from .client_probe import PROBE_SCHEME, ClientProbe
 from .report import CheckResult, as_json, counts, exit_code, table
-from .server_probe import CHECKS, ServerProbe
+from .server_probe import CHECKS, DEFAULT_TARGET_HOST, ServerProbe
 
 
 def _seconds(text: str) -> float:
@@ -32,6 +34,18 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _target_host(text: str) -> str:
+    """An IP address the probe can listen on and the server can dial. Not a name: the server
+    could resolve it to another address than the probe's targets listen on."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
+    if address.is_unspecified or address.is_multicast:
+        raise argparse.ArgumentTypeError(f"{text} is no address a server can dial")
+    return text
+
+
 def add_probe_parser(sub) -> None:
     """Add ``probe server`` and ``probe client`` to the subcommands ``sub``."""
     probe = sub.add_parser("probe", help="check an anytls server or client against the spec")
@@ -42,6 +56,11 @@ def add_probe_parser(sub) -> None:
     s.add_argument("-p", "--password", required=True)
     s.add_argument("--insecure", action="store_true", help="do not verify its certificate")
     s.add_argument("--sni", help="TLS server name (default: HOST, or none with --insecure)")
+    s.add_argument("--target-host", type=_target_host, default=DEFAULT_TARGET_HOST,
+                   metavar="ADDRESS",
+                   help="address of this machine for the probe's echo and refused targets, "
+                        "which the server is asked to dial (default: 127.0.0.1, so the server "
+                        "must run here)")
     s.add_argument("--only", action="append", metavar="CHECK",
                    choices=[c.name for c in CHECKS], help="run only this check (repeatable)")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -105,7 +124,15 @@ def _error(text: str) -> int:
 
 def _probe_server(args, host_port) -> int:
     address = host_port(args.address, what="server address")
-    with ServerProbe(address, args.password, insecure=args.insecure, sni=args.sni) as probe:
+    probe = ServerProbe(address, args.password, insecure=args.insecure, sni=args.sni,
+                        target_host=args.target_host)
+    try:
+        probe.start()
+    except OSError as exc:  # an address, but not one of this machine's
+        print(f"anytls-ref: error: cannot listen on --target-host {args.target_host}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    with probe:
         try:
             probe.preflight()
         except ssl.SSLError as exc:

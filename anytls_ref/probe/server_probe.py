@@ -2,9 +2,11 @@
 
 Each check opens its own TLS connection(s) with a scripted client (rawpeer.ScriptedClient or a
 bare RawClient), sends exactly what the check is about, and judges what comes back. Streams go
-to the probe's own targets on 127.0.0.1: an echo server (a stream that must work) and a port
-nobody listens on (a dial that must fail). So the stream checks need the server to run on the
-machine the probe runs on; against a remote server they FAIL with "no SYNACK"/"refused".
+to the probe's own targets: an echo server (a stream that must work) and a port nobody listens
+on (a dial that must fail), both on the target host, 127.0.0.1 unless ``--target-host`` says
+otherwise. With 127.0.0.1 the stream checks need the server to run on the machine the probe runs
+on; for a remote server, give an address of the probe's machine that the server can reach
+(``--target-host 192.0.2.7``), else they FAIL with "no SYNACK"/"refused".
 
 The checks, in the order they run (``CHECKS``):
 
@@ -54,6 +56,8 @@ from .targets import EchoServer, refused_port
 
 #: The md5 the probe sends when it wants the server to disagree (no scheme has it).
 WRONG_MD5 = "0" * 32
+#: Where the probe's targets listen unless told (--target-host): the server must run here too.
+DEFAULT_TARGET_HOST = "127.0.0.1"
 
 
 class Rejected(ExpectationFailed):
@@ -90,7 +94,8 @@ class ServerProbe:
     """The probe's side: how to reach the server, and the local targets its streams use."""
 
     def __init__(self, address: tuple[str, int], password: str, *, insecure: bool = False,
-                 sni: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+                 sni: str | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 target_host: str = DEFAULT_TARGET_HOST) -> None:
         self.address = address
         self.password = password
         self.timeout = timeout
@@ -100,11 +105,21 @@ class ServerProbe:
         else:
             self._context = ssl.create_default_context()
             self._hostname = sni or address[0]
+        #: where the targets listen, and the address the server under test is asked to dial
+        self.target_host = target_host
         self.echo: EchoServer | None = None
-        self.refused = refused_port()
+        self.refused = 0  #: the refused port (set by start())
+
+    def start(self) -> None:
+        """Start the targets on ``target_host``; OSError if it is no address of this machine.
+        ``with ServerProbe(...)`` calls it; the command line calls it before, to turn that
+        OSError into a usage error."""
+        if self.echo is None:
+            self.refused = refused_port(self.target_host)
+            self.echo = EchoServer(self.target_host)
 
     def __enter__(self) -> ServerProbe:
-        self.echo = EchoServer()
+        self.start()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -116,7 +131,7 @@ class ServerProbe:
         """The echo target's address (the probe must be entered: ``with ServerProbe(...)``)."""
         if self.echo is None:
             raise RuntimeError("use ServerProbe as a context manager")
-        return self.echo.address
+        return self.target_host, self.echo.address[1]
 
     # ---- connections ----
 
@@ -163,10 +178,12 @@ class ServerProbe:
 
 def run_server_probe(address: tuple[str, int], password: str, *, insecure: bool = False,
                      sni: str | None = None, only: set[str] | None = None,
-                     timeout: float = DEFAULT_TIMEOUT) -> list[CheckResult]:
+                     timeout: float = DEFAULT_TIMEOUT,
+                     target_host: str = DEFAULT_TARGET_HOST) -> list[CheckResult]:
     """Every check (or those named in ``only``) against the server at ``address``;
-    ``timeout`` bounds each expected answer."""
-    with ServerProbe(address, password, insecure=insecure, sni=sni, timeout=timeout) as probe:
+    ``timeout`` bounds each expected answer; the targets listen on ``target_host``."""
+    with ServerProbe(address, password, insecure=insecure, sni=sni, timeout=timeout,
+                     target_host=target_host) as probe:
         return probe.run(only)
 
 
@@ -382,7 +399,7 @@ def synack_ok(probe: ServerProbe) -> Verdict:
 @check("synack-refused", "SESS-SYNACK-AFTER-DIAL")
 def synack_refused(probe: ServerProbe) -> Verdict:
     with probe.session() as peer:
-        peer.open_stream(1, "127.0.0.1", probe.refused)
+        peer.open_stream(1, probe.target_host, probe.refused)
         frames, how = peer.read_until(
             lambda f: (f.command == Command.FIN and f.stream_id == 1)
             or (f.command == Command.SYNACK and bool(f.data)) or f.command == Command.ALERT,

@@ -1,7 +1,8 @@
 """Local targets the probe (and the tests, and the interop suite) dial through a server.
 
-``probe server`` needs somewhere for the server under test to connect: an ``EchoServer`` on
-127.0.0.1 (streams that must work) and a ``refused_port`` (a stream whose dial must fail). They
+``probe server`` needs somewhere for the server under test to connect: an ``EchoServer``
+(streams that must work) and a ``refused_port`` (a stream whose dial must fail), both on
+127.0.0.1 unless ``--target-host`` names an address of this machine the server can reach. They
 live in the package because the probe needs them at run time; interop/targets.py re-exports them
 next to the HTTP and UDP targets only tests use.
 
@@ -37,8 +38,10 @@ class EchoServer(ThreadedListener):
             pass
 
 
-def refused_port() -> int:
-    """A loopback port with nothing listening on it (connecting to it is refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+def refused_port(host: str = "127.0.0.1") -> int:
+    """A port of ``host`` (an address of this machine) with nothing listening on it: connecting
+    to it is refused."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.bind((host, 0))
         return probe.getsockname()[1]
