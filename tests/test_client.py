@@ -330,6 +330,55 @@ def test_second_session_uses_the_scheme_the_server_sent(make_server, make_client
     assert frames["conn 2"][1].startswith("Settings v=3 ")
 
 
+# ---- TLS session resumption (decisions.md D38) ---------------------------------------------
+
+
+def test_a_new_session_resumes_the_tls_session_of_the_newest_one(server, make_client,
+                                                                  echo_server):
+    client = make_client(server.address)
+    first = client.open_stream(SocksAddr(*echo_server.address))
+    try:
+        # open means the server's SYNACK came, and its session tickets came before it
+        second = client.open_stream(SocksAddr(*echo_server.address))  # needs a new session
+        try:
+            second.sendall(b"ping")
+            assert second.recv(4, timeout=5) == b"ping"
+        finally:
+            second.close()
+    finally:
+        first.close()
+    assert (client.stats.sessions, client.stats.tls_resumed) == (2, 1)
+
+
+def client_resumes_at_all(make_client, echo_server, server) -> bool:
+    """Without this, the next test would pass with a client that never resumes."""
+    client = make_client(server.address, disable_reuse=True)
+    for _ in range(2):
+        client.open_stream(SocksAddr(*echo_server.address)).close()
+    return client.stats.tls_resumed == 1
+
+
+def test_a_ticket_the_server_no_longer_knows_costs_a_full_handshake_not_an_error(
+        make_server, make_client, echo_server):
+    server = make_server()
+    port = server.address[1]
+    assert client_resumes_at_all(make_client, echo_server, server)
+    client = make_client(server.address)
+    client.open_stream(SocksAddr(*echo_server.address)).close()
+    # the client keeps the ticket; a new server process on the same port has other ticket keys
+    server.close()
+    eventually(lambda: not client.idle_sessions(), timeout=5, what="the pooled session closed")
+    with Server(ServerConfig(listen=("127.0.0.1", port), password=PASSWORD)) as restarted:
+        stream = client.open_stream(SocksAddr(*echo_server.address))
+        try:
+            stream.sendall(b"ping")
+            assert stream.recv(4, timeout=5) == b"ping"
+        finally:
+            stream.close()
+        assert restarted.stats.sessions == 1
+    assert (client.stats.sessions, client.stats.tls_resumed) == (2, 0)
+
+
 # ---- 4. SYNACK error, SYNACK watchdog ------------------------------------------------------
 
 

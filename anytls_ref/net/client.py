@@ -72,6 +72,7 @@ class ClientStats:
     sessions: int = 0
     streams: int = 0
     reused: int = 0
+    tls_resumed: int = 0  #: new sessions whose TLS handshake resumed an earlier one (D38)
     heartbeats: int = 0  #: cmdHeartRequest sent
     heartbeat_failures: int = 0  #: sessions dropped for want of a cmdHeartResponse
     #: per session, in order: the padding scheme md5 it announced (for interop observations)
@@ -210,6 +211,8 @@ class Client:
         self._pool: IdlePool[ClientSession] = IdlePool()
         self._sessions: set[ClientSession] = set()
         self._reuse_ok = not config.disable_reuse
+        #: the newest TLS session the server gave a ticket for, to resume (decisions.md D38)
+        self._tls_session: ssl.SSLSession | None = None
         self._closing = threading.Event()
         self._cleaner: threading.Thread | None = None
         self._heartbeater: threading.Thread | None = None
@@ -242,13 +245,18 @@ class Client:
                 raise StreamOpenError("client is closed")
             seq = self._pool.next_seq()
             scheme = self.scheme
+        with self._lock:
+            resume = self._tls_session
         raw = socket.create_connection(self.config.server, timeout=self.config.connect_timeout)
         try:
             set_nodelay(raw)
-            tls = self.ssl_context.wrap_socket(raw, server_hostname=self.server_hostname)
+            tls = self.ssl_context.wrap_socket(raw, server_hostname=self.server_hostname,
+                                               session=resume)
         except BaseException:
             raw.close()
             raise
+        if tls.session_reused:
+            self.stats.add(tls_resumed=1)
         tls.settimeout(None)
         try:
             # [PAD-PADDING0-WITH-AUTH] "The client should send the padding of this length
@@ -268,6 +276,16 @@ class Client:
         self._start_cleaner()
         log.debug("%s: new session to %s:%d", session.label, *self.config.server)
         return session
+
+    def _remember_tls_session(self, session: ClientSession) -> None:
+        """Keep ``session``'s TLS session to resume the next new one with (decisions.md D38):
+        that skips the certificate and its signature, about 1 ms of a new session with
+        anytls-go's RSA key. Called once its first stream is open, when the server's ticket
+        (sent right after the handshake) has been read."""
+        ticketed = session.tls.resumable_session()
+        if ticketed is not None:
+            with self._lock:
+                self._tls_session = ticketed
 
     def _take_idle(self) -> ClientSession | None:
         while True:
@@ -346,6 +364,8 @@ class Client:
                     continue
                 raise
             self.stats.add(streams=1, reused=int(reused))
+            if not reused:
+                self._remember_tls_session(session)
             return stream
         raise AssertionError("unreachable")
 

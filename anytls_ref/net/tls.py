@@ -177,6 +177,16 @@ class ThreadSafeTLS:
         while view:
             view = view[self._call(self.sock.send, view):]
 
+    def resumable_session(self) -> ssl.SSLSession | None:
+        """This connection's TLS session if the server gave a ticket to resume it with, else
+        None. Read under the lock: TLS 1.3 tickets arrive after the handshake, and the reader
+        handles them (and replaces the session) inside an SSL read."""
+        if not self._is_tls:
+            return None
+        with self._lock:
+            session = self.sock.session
+        return session if session is not None and session.has_ticket else None
+
     def shutdown(self, how: int = socket.SHUT_RDWR) -> None:
         """The plain socket's shutdown (no SSL call): wakes every thread waiting on it."""
         socket.socket.shutdown(self.sock, how)
