@@ -1,13 +1,16 @@
 """Copy loops: stream ↔ socket (both roles) and socket ↔ socket (the server's fallback).
 
-anytls has no half-close ("cmdFIN ... a.k.a EOF mark" closes the whole stream), so when either
-direction ends, both do: the other side is shut down, which wakes its blocked reader.
+anytls has no half-close ("cmdFIN ... a.k.a EOF mark" closes the whole stream), so in
+``relay_stream`` when either direction ends, both do: the other side is shut down, which wakes
+its blocked reader. The fallback relay (``relay_sockets``) is plain TCP on both sides and keeps
+TCP's half-close, so a visitor sees exactly what the fallback service itself would show it.
 """
 
 from __future__ import annotations
 
 import logging
 import mmap
+import select
 import socket
 import threading
 from typing import Callable
@@ -47,16 +50,29 @@ def set_nodelay(sock: socket.socket) -> None:
         pass
 
 
-def _shutdown(sock: socket.socket | ThreadSafeTLS) -> None:
-    """Wake any thread blocked on ``sock``. For a TLS socket this is the plain socket's
-    shutdown: SSLSocket.shutdown would drop its TLS state under a thread still reading it."""
+def _shutdown(sock: socket.socket | ThreadSafeTLS, how: int = socket.SHUT_RDWR) -> None:
+    """Wake any thread blocked on ``sock`` (or, with SHUT_WR, only send EOF). For a TLS socket
+    this is the plain socket's shutdown: SSLSocket.shutdown would drop its TLS state under a
+    thread still reading it."""
     try:
         if isinstance(sock, socket.socket):
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            socket.socket.shutdown(sock, how)
         else:
-            sock.shutdown(socket.SHUT_RDWR)  # ThreadSafeTLS: the plain socket's, too
+            sock.shutdown(how)  # ThreadSafeTLS: the plain socket's, too
     except OSError:
         pass
+
+
+def _wait_for_hangup(sock: socket.socket | ThreadSafeTLS) -> None:
+    """Block until ``sock`` is reset or shut down both ways. Asked for no event at all, poll()
+    still reports those two (POLLERR, POLLHUP); neither calls into an SSL object."""
+    raw = sock.sock if isinstance(sock, ThreadSafeTLS) else sock
+    fd = raw.fileno()
+    if fd < 0:
+        return
+    poller = select.poll()
+    poller.register(fd, 0)
+    poller.poll()
 
 
 def relay_stream(stream: Stream, sock: socket.socket, *, name: str) -> None:
@@ -82,17 +98,42 @@ def relay_stream(stream: Stream, sock: socket.socket, *, name: str) -> None:
 
 
 def relay_sockets(a: socket.socket | ThreadSafeTLS, b: socket.socket, *, name: str) -> None:
-    """Copy both ways between two sockets until either ends (the fallback relay).
+    """Copy both ways between two sockets, half-close included (the fallback relay).
 
-    A TLS socket must come wrapped in ThreadSafeTLS: both directions use it at once."""
+    EOF from one side is passed on as EOF only (SHUT_WR of the other socket) and the other
+    direction goes on: a visitor that shuts down its sending side after its request still gets
+    the whole answer, as from the service itself. Both sockets are shut down completely once
+    both directions have ended, or at once when either fails (a reset, a failed write).
+
+    A TLS socket must come wrapped in ThreadSafeTLS: both directions use it at once. EOF is
+    passed to it as the plain socket's SHUT_WR, without a close_notify: SSLSocket.unwrap
+    would drop the TLS state that the direction still reading from it uses.
+    """
+    lock = threading.Lock()
+    copying = 2  # directions not yet at EOF
 
     def copy(src: socket.socket | ThreadSafeTLS, dst: socket.socket | ThreadSafeTLS) -> None:
+        nonlocal copying
+        at_eof = False
         try:
             while data := src.recv(COPY_SIZE):
                 dst.sendall(data)
+            at_eof = True
         except OSError as exc:
+            # a reset or a failed write: nothing left to half-close, both directions end now
             log.debug("%s: copy ended: %s", name, exc)
         finally:
+            if at_eof:
+                _shutdown(dst, socket.SHUT_WR)  # pass the EOF on; the other direction goes on
+                with lock:
+                    copying -= 1
+                    last = copying == 0
+                if not last:
+                    # The other direction may wait long for its EOF. Meanwhile a reset of
+                    # ``src`` (its peer gave up) or a full shutdown of it (Server.close wakes
+                    # the TLS socket so) must still end the relay: wait for either, then wake
+                    # the other direction below.
+                    _wait_for_hangup(src)
             _shutdown(src)
             _shutdown(dst)
 

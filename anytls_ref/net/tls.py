@@ -71,6 +71,10 @@ def server_context(cert_file: str | None = None, key_file: str | None = None) ->
     """Server context; without files, a self-signed certificate made now (like anytls-go)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    # A peer's TCP FIN without close_notify reads as a plain EOF instead of a fatal error that
+    # would also fail every later write: a fallback visitor that half-closes after its request
+    # must still get the answer (net/relay.py relay_sockets).
+    ctx.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
     if cert_file:
         ctx.load_cert_chain(cert_file, key_file)
     else:
