@@ -29,16 +29,14 @@ import subprocess
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for the script (ServerProcess's child) in an uninstalled checkout
 
-
-def _wake(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
+from anytls_ref.net.listener import wake  # noqa: E402
+from anytls_ref.net.workers import Workers  # noqa: E402
 
 
 # ---- our server in a child process ---------------------------------------------------------------
@@ -151,7 +149,6 @@ class ServerProcess:
 
 def serve(args: argparse.Namespace) -> int:
     """The child side of ServerProcess: print ``listening PORT``, serve until SIGTERM."""
-    sys.path.insert(0, str(ROOT))
     from anytls_ref.net.server import Server, ServerConfig
 
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -191,7 +188,9 @@ class BlackholeProxy:
         self.address: tuple[str, int] = self._listener.getsockname()[:2]
         self._lock = threading.Lock()
         self._pipes: list[_Pipe] = []
-        self._threads: set[threading.Thread] = set()
+        #: two pump threads per connection, joined by close(). Not a ThreadedListener: that
+        #: closes a connection when its handler returns, and a silenced one must stay open
+        self._workers = Workers("blackhole")
         self.connections = 0
         self._accept = threading.Thread(target=self._accept_loop, name="blackhole-accept")
         self._accept.start()
@@ -202,12 +201,6 @@ class BlackholeProxy:
             for pipe in self._pipes:
                 pipe.dead = True
             return len(self._pipes)
-
-    def _spawn(self, target, *args, name: str) -> None:
-        thread = threading.Thread(target=target, args=args, name=name)
-        with self._lock:
-            self._threads.add(thread)
-        thread.start()
 
     def _accept_loop(self) -> None:
         while True:
@@ -225,8 +218,8 @@ class BlackholeProxy:
             with self._lock:
                 self._pipes.append(pipe)
                 self.connections += 1
-            self._spawn(self._pump, pipe, down, up, name="blackhole-up")
-            self._spawn(self._pump, pipe, up, down, name="blackhole-down")
+            self._workers.spawn(partial(self._pump, pipe, down, up), "blackhole-up")
+            self._workers.spawn(partial(self._pump, pipe, up, down), "blackhole-down")
 
     def _pump(self, pipe: _Pipe, src: socket.socket, dst: socket.socket) -> None:
         try:
@@ -237,26 +230,18 @@ class BlackholeProxy:
             pass
         finally:
             if not pipe.dead:
-                _wake(dst)  # a live connection ends as a whole
-            with self._lock:
-                self._threads.discard(threading.current_thread())
+                wake(dst)  # a live connection ends as a whole
 
     def close(self) -> None:
-        _wake(self._listener)
+        wake(self._listener)
         self._listener.close()
         self._accept.join()
         with self._lock:
             pipes = list(self._pipes)
         for pipe in pipes:
             for sock in pipe.socks:
-                _wake(sock)
-        while True:
-            with self._lock:
-                threads = list(self._threads)
-            if not threads:
-                break
-            for thread in threads:
-                thread.join()
+                wake(sock)
+        self._workers.close()
         for pipe in pipes:
             for sock in pipe.socks:
                 sock.close()
@@ -292,7 +277,7 @@ class SilentTarget:
                 self.conns.append(conn)
 
     def close(self) -> None:
-        _wake(self._listener)
+        wake(self._listener)
         self._listener.close()
         self._accept.join()
         with self._lock:
