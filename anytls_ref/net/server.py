@@ -156,11 +156,12 @@ class ServerSession(Session):
                 self.report(stream, f"dial {target}: {exc.strerror or exc}")
                 return
             with outbound:
+                # [SESS-SYNACK-AFTER-DIAL] "after the proxy outbound connection TCP handshake is
+                # completed" (ServerRules.stream_result sends it to v2 clients only); first
+                # thing, as the client waits for it
+                self.report(stream, None)
                 outbound.settimeout(None)
                 set_nodelay(outbound)
-                # [SESS-SYNACK-AFTER-DIAL] "after the proxy outbound connection TCP handshake is
-                # completed" (ServerRules.stream_result sends it to v2 clients only)
-                self.report(stream, None)
                 log.debug("%s: connected to %s", name, target)
                 if rest:
                     outbound.sendall(rest)
