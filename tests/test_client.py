@@ -333,50 +333,46 @@ def test_second_session_uses_the_scheme_the_server_sent(make_server, make_client
 # ---- TLS session resumption (decisions.md D38) ---------------------------------------------
 
 
-def test_a_new_session_resumes_the_tls_session_of_the_newest_one(server, make_client,
-                                                                  echo_server):
+def test_each_new_session_resumes_with_the_unused_ticket_of_the_newest_one(server, make_client,
+                                                                           echo_server):
     client = make_client(server.address)
-    first = client.open_stream(SocksAddr(*echo_server.address))
+    streams = []
     try:
-        # open means the server's SYNACK came, and its session tickets came before it
-        second = client.open_stream(SocksAddr(*echo_server.address))  # needs a new session
-        try:
-            second.sendall(b"ping")
-            assert second.recv(4, timeout=5) == b"ping"
-        finally:
-            second.close()
+        for _ in range(3):  # each stays open, so each needs a session of its own
+            # open means the server's SYNACK came, and its session tickets came before it
+            streams.append(client.open_stream(SocksAddr(*echo_server.address)))
+        streams[-1].sendall(b"ping")
+        assert streams[-1].recv(4, timeout=5) == b"ping"
+        sessions = sorted(client._sessions, key=lambda s: s.seq)
+        # session 2 offered session 1's ticket, session 3 session 2's; none is offered twice
+        assert [s.ticket_taken for s in sessions] == [True, True, False]
     finally:
-        first.close()
-    assert (client.stats.sessions, client.stats.tls_resumed) == (2, 1)
+        for stream in streams:
+            stream.close()
+    assert (client.stats.sessions, client.stats.tls_resumed) == (3, 2)
 
 
-def client_resumes_at_all(make_client, echo_server, server) -> bool:
-    """Without this, the next test would pass with a client that never resumes."""
-    client = make_client(server.address, disable_reuse=True)
-    for _ in range(2):
-        client.open_stream(SocksAddr(*echo_server.address)).close()
-    return client.stats.tls_resumed == 1
-
-
-def test_a_ticket_the_server_no_longer_knows_costs_a_full_handshake_not_an_error(
+def test_a_ticket_the_server_does_not_know_costs_a_full_handshake_not_an_error(
         make_server, make_client, echo_server):
-    server = make_server()
-    port = server.address[1]
-    assert client_resumes_at_all(make_client, echo_server, server)
-    client = make_client(server.address)
-    client.open_stream(SocksAddr(*echo_server.address)).close()
-    # the client keeps the ticket; a new server process on the same port has other ticket keys
-    server.close()
-    eventually(lambda: not client.idle_sessions(), timeout=5, what="the pooled session closed")
-    with Server(ServerConfig(listen=("127.0.0.1", port), password=PASSWORD)) as restarted:
+    first, other = make_server(), make_server()  # other server, other ticket keys
+    client = make_client(first.address)
+    held = client.open_stream(SocksAddr(*echo_server.address))
+    offered = []
+    take = client._ticket_to_resume
+    client._ticket_to_resume = lambda: offered.append(take()) or offered[-1]
+    try:
+        client.config.server = other.address  # as if the name now led to another server
         stream = client.open_stream(SocksAddr(*echo_server.address))
         try:
             stream.sendall(b"ping")
             assert stream.recv(4, timeout=5) == b"ping"
         finally:
             stream.close()
-        assert restarted.stats.sessions == 1
+        assert len(offered) == 1 and offered[0] is not None  # the first server's ticket
+    finally:
+        held.close()
     assert (client.stats.sessions, client.stats.tls_resumed) == (2, 0)
+    assert other.stats.sessions == 1
 
 
 # ---- 4. SYNACK error, SYNACK watchdog ------------------------------------------------------

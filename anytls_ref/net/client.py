@@ -104,6 +104,10 @@ class ClientSession(Session):
         self.created = time.monotonic()
         self.reader: threading.Thread | None = None
         self.alert: str | None = None
+        #: its TLS session, to resume a newer session with (read when the server's answer
+        #: came, tickets first), and whether a newer one has offered it (once only: D38)
+        self.ticket: ssl.SSLSession | None = None
+        self.ticket_taken = False
         #: heartbeat bookkeeping: answers received, and when the session was last known alive
         #: (created, back in the pool, or a cmdHeartResponse)
         self._heart = threading.Condition()
@@ -146,6 +150,9 @@ class ClientSession(Session):
             log.debug("%s: server speaks version %d", self.label, effect.version)
             for stream in list(self.streams.values()):
                 stream.wake()
+            # the TLS tickets came before this; reading the session costs ~140 µs (a copy), done
+            # here while the first stream still waits for the server's dial (D38)
+            self.ticket = self.tls.resumable_session()
         elif isinstance(effect, rules_mod.NewPaddingScheme):
             self.client.update_padding_scheme(effect.raw, self.label)
         elif isinstance(effect, rules_mod.HeartbeatAnswered):
@@ -211,8 +218,6 @@ class Client:
         self._pool: IdlePool[ClientSession] = IdlePool()
         self._sessions: set[ClientSession] = set()
         self._reuse_ok = not config.disable_reuse
-        #: the newest TLS session the server gave a ticket for, to resume (decisions.md D38)
-        self._tls_session: ssl.SSLSession | None = None
         self._closing = threading.Event()
         self._cleaner: threading.Thread | None = None
         self._heartbeater: threading.Thread | None = None
@@ -245,11 +250,10 @@ class Client:
                 raise StreamOpenError("client is closed")
             seq = self._pool.next_seq()
             scheme = self.scheme
-        with self._lock:
-            resume = self._tls_session
         raw = socket.create_connection(self.config.server, timeout=self.config.connect_timeout)
         try:
             set_nodelay(raw)
+            resume = self._ticket_to_resume()
             tls = self.ssl_context.wrap_socket(raw, server_hostname=self.server_hostname,
                                                session=resume)
         except BaseException:
@@ -277,15 +281,19 @@ class Client:
         log.debug("%s: new session to %s:%d", session.label, *self.config.server)
         return session
 
-    def _remember_tls_session(self, session: ClientSession) -> None:
-        """Keep ``session``'s TLS session to resume the next new one with (decisions.md D38):
-        that skips the certificate and its signature, about 1 ms of a new session with
-        anytls-go's RSA key. Called once its first stream is open, when the server's ticket
-        (sent right after the handshake) has been read."""
-        ticketed = session.tls.resumable_session()
-        if ticketed is not None:
-            with self._lock:
-                self._tls_session = ticketed
+    def _ticket_to_resume(self) -> ssl.SSLSession | None:
+        """The TLS session of the newest session whose ticket is still unused (decisions.md
+        D38). Resuming skips the server's certificate and signature (about 1 ms with
+        anytls-go's RSA key); each ticket is offered once, as browsers do, so that connections
+        cannot be linked by it ("Clients SHOULD NOT reuse a ticket", RFC 8446 C.4)."""
+        with self._lock:
+            unused = [s for s in self._sessions if s.ticket is not None and not s.ticket_taken
+                      and not s.closed.is_set()]
+            newest = max(unused, key=lambda s: s.seq, default=None)
+            if newest is None:
+                return None
+            newest.ticket_taken = True
+            return newest.ticket
 
     def _take_idle(self) -> ClientSession | None:
         while True:
@@ -364,8 +372,6 @@ class Client:
                     continue
                 raise
             self.stats.add(streams=1, reused=int(reused))
-            if not reused:
-                self._remember_tls_session(session)
             return stream
         raise AssertionError("unreachable")
 

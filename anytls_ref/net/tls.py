@@ -75,6 +75,9 @@ def server_context(cert_file: str | None = None, key_file: str | None = None) ->
     # would also fail every later write: a fallback visitor that half-closes after its request
     # must still get the answer (net/relay.py relay_sockets).
     ctx.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
+    # one TLS 1.3 ticket per connection, as Go servers send (OpenSSL's default is two): a client
+    # offers each ticket once, to resume one new connection (decisions.md D38)
+    ctx.num_tickets = 1
     if cert_file:
         ctx.load_cert_chain(cert_file, key_file)
     else:
