@@ -57,6 +57,8 @@ OURS = "anytls_ref"
 #: our code from another tree (--before DIR): the same-run "before" of a change
 BEFORE = "anytls_ref@before"
 BEFORE_TREE: str | None = None
+#: our client with --fast-open (answers SOCKS5 before cmdSYNACK, as the Go clients do; D39)
+FAST = "anytls_ref+fast-open"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # target protocol: 1 byte mode + u64 length
@@ -74,6 +76,8 @@ PAIRS = [
     ("anytls-go", "anytls-go"),
     (OURS, "anytls-go"),
     ("anytls-go", OURS),
+    (FAST, OURS),
+    (FAST, "anytls-go"),
 ]
 
 
@@ -304,11 +308,11 @@ def start_server(impl: str, port: int, cert: Path, key: Path) -> subprocess.Pope
 
 
 def start_client(impl: str, port: int, server_port: int) -> subprocess.Popen:
-    if impl in (OURS, BEFORE):
+    if impl in (OURS, BEFORE, FAST):
         return _py_spawn(f"ours-client-{port}", [
             "-m", "anytls_ref", "--log-level", "warning", "client", "-l", f"{LOOPBACK}:{port}",
-            "-s", f"{LOOPBACK}:{server_port}", "-p", PASSWORD, "--insecure", "--sni", "localhost"],
-            _ours_env(impl))
+            "-s", f"{LOOPBACK}:{server_port}", "-p", PASSWORD, "--insecure", "--sni", "localhost",
+            *(["--fast-open"] if impl == FAST else [])], _ours_env(impl))
     return peer_mod.get_peer(impl).start_client(WORK, port, server_port, PASSWORD)
 
 
@@ -675,6 +679,8 @@ REFERENCES = {
     pair_name("sing-box", OURS): [pair_name("sing-box", "sing-box")],
     pair_name(OURS, "anytls-go"): [pair_name("anytls-go", "anytls-go")],
     pair_name("anytls-go", OURS): [pair_name("anytls-go", "anytls-go")],
+    pair_name(FAST, OURS): [pair_name("sing-box", "sing-box"), pair_name("anytls-go", "anytls-go")],
+    pair_name(FAST, "anytls-go"): [pair_name("anytls-go", "anytls-go")],
 }
 
 
@@ -742,7 +748,7 @@ def main() -> int:
         if (BEFORE, BEFORE) not in pairs:
             pairs = [*pairs, (BEFORE, BEFORE)]
     missing = [impl for pair in pairs for impl in pair
-               if impl not in (OURS, BEFORE, "direct", "tls-chain")
+               if impl not in (OURS, BEFORE, FAST, "direct", "tls-chain")
                and not peer_mod.get_peer(impl).installed()]
     if missing:
         log(f"skipping pairs with peers not installed ({', '.join(sorted(set(missing)))}; "
@@ -788,7 +794,7 @@ def main() -> int:
             for spec in args.concurrency_pairs.split(","):
                 pair = tuple(spec.split(":"))
                 if set(pair) & set(missing) or any(
-                        p not in (OURS, BEFORE) and not peer_mod.get_peer(p).installed()
+                        p not in (OURS, BEFORE, FAST) and not peer_mod.get_peer(p).installed()
                         for p in pair):
                     continue
                 for n in levels:

@@ -419,6 +419,46 @@ def test_no_synack_on_sid_2_closes_the_session_after_3s(make_proxy):
         assert [(e.conn, e.stream_id) for e in raw.find("SYN")] == [(1, 1), (1, 2), (2, 1)]
 
 
+# ---- --fast-open (decisions.md D39) --------------------------------------------------------
+
+
+def test_fast_open_answers_before_the_synack_and_data_flows(make_proxy):
+    # this raw server never sends cmdSYNACK for sid 2: only --fast-open can answer at once
+    with RawServer(PASSWORD, synack=lambda sid: sid == 1) as raw:
+        proxy = make_proxy(raw.address, fast_open=True)
+        with socks_connect(proxy, "127.0.0.1", 9) as first:  # the raw server echoes
+            first.sendall(b"ping")
+            assert first.recv(4) == b"ping"
+        eventually(lambda: len(proxy.client.idle_sessions()) == 1, 2.0, "session idle")
+        start = time.monotonic()
+        with socks_connect(proxy, "127.0.0.1", 9) as second:
+            assert time.monotonic() - start < 1.0  # answered with no SYNACK at all
+            second.sendall(b"pong")
+            assert second.recv(4) == b"pong"
+            # [V2-SYNACK-TIMEOUT] still no SYNACK for sid 2: the watchdog closes the session
+            # SYNACK_WATCHDOG after its cmdSYN, which ends this connection
+            assert recv_until_closed(second) == b""
+        (syn2,) = raw.find("SYN", 2)
+        eventually(lambda: any(e.conn == 1 for e in raw.find("closed")), 1.0, "session closed")
+        (closed,) = raw.find("closed")
+        assert abs(closed.time - syn2.time - SYNACK_WATCHDOG) <= 0.5
+
+
+@pytest.mark.spec("SESS-SYNACK-ERROR-CLOSE")
+def test_fast_open_closes_the_connection_on_a_synack_error(server, make_proxy, echo_server):
+    proxy = make_proxy(server.address, fast_open=True)
+    start = time.monotonic()
+    # the reply comes before the server has tried the target, so it is a success...
+    with socks_connect(proxy, "127.0.0.1", refused_port()) as sock:
+        # ...and the server's refusal (cmdSYNACK with the error) closes the connection
+        assert recv_until_closed(sock) == b""
+    assert time.monotonic() - start < 1.0
+    # the session is fine and is reused for the next stream
+    with socks_connect(proxy, *echo_server.address) as sock:
+        assert echo_through(sock, b"x" * 100_000) == b"x" * 100_000
+    assert (proxy.client.stats.sessions, proxy.client.stats.reused) == (1, 1)
+
+
 class SingleStreamServer(RawServer):
     """As the ssrlive 0.3.x server: a stream id other than 1 gets Alert "unsupported sid N",
     then the session is closed."""

@@ -14,6 +14,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from .. import CLIENT_NAME
@@ -65,6 +66,10 @@ class ClientConfig:
     #: the session (decisions.md D33).
     heartbeat: float | None = None
     heartbeat_timeout: float = HEARTBEAT_TIMEOUT
+    #: ``--fast-open`` (decisions.md D39): open_stream returns once cmdSYN is written, without
+    #: waiting for the server's answer; an error cmdSYNACK then closes the stream, and a
+    #: missing one closes the session after SYNACK_WATCHDOG (Go's behaviour)
+    fast_open: bool = False
 
 
 @dataclass
@@ -146,6 +151,10 @@ class ClientSession(Session):
             stream = self.streams.get(effect.stream_id)
             if stream is not None:
                 stream.set_open_result(effect.error)
+                if effect.error is not None and self.client.config.fast_open:
+                    # nobody waits for the answer: the error is only logged, and the stream
+                    # closed by the StreamClosed effect that follows
+                    log.info("%s: sid %d: %s", self.label, effect.stream_id, effect.error)
         elif isinstance(effect, rules_mod.PeerVersion):
             log.debug("%s: server speaks version %d", self.label, effect.version)
             for stream in list(self.streams.values()):
@@ -164,6 +173,10 @@ class ClientSession(Session):
     def _apply(self, effect) -> None:
         if isinstance(effect, rules_mod.CloseSession) and effect.alert is not None:
             self.alert = effect.alert
+            if "unsupported sid" in effect.alert:
+                # the ssrlive 0.3.x server accepts only sid 1 (decisions.md D32); decided here,
+                # not by a waiting open_stream, because with --fast-open nobody waits
+                self.client.stop_reuse(effect.alert)
         super()._apply(effect)
 
     def on_closed(self) -> None:
@@ -200,6 +213,53 @@ class ClientSession(Session):
         return stream
 
 
+class SynackWatchdog:
+    """``--fast-open``: streams are handed out before their cmdSYNACK, so nobody waits for it.
+    This thread keeps Go's watchdog instead: a session with a stream (id ≥ 2, version ≥ 2
+    server) still unanswered ``SYNACK_WATCHDOG`` after its cmdSYN is stuck, and is closed."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        #: (deadline, stream), oldest first: every deadline is "now + the same delay"
+        self._armed: deque[tuple[float, Stream]] = deque()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    def arm(self, stream: Stream, deadline: float) -> None:
+        with self._cond:
+            if self._closing:
+                return
+            self._armed.append((deadline, stream))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="anytls-synack-watchdog")
+                self._thread.start()
+            elif len(self._armed) == 1:
+                self._cond.notify()  # it was waiting with nothing armed
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closing and (not self._armed
+                                             or self._armed[0][0] > time.monotonic()):
+                    self._cond.wait(self._armed[0][0] - time.monotonic() if self._armed else None)
+                if self._closing:
+                    return
+                _, stream = self._armed.popleft()
+            session = stream.session
+            if stream.waiting_to_open and not session.closed.is_set():
+                log.warning("%s: no cmdSYNACK for sid %d within %.1f s; closing the stuck "
+                            "session", session.label, stream.stream_id, SYNACK_WATCHDOG)
+                session.shutdown("cmdSYNACK timeout")
+
+    def close(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+
 class Client:
     """The session pool, and the one way to open streams to the server."""
 
@@ -221,6 +281,7 @@ class Client:
         self._closing = threading.Event()
         self._cleaner: threading.Thread | None = None
         self._heartbeater: threading.Thread | None = None
+        self._watchdog = SynackWatchdog()
 
     def __enter__(self) -> Client:
         return self
@@ -331,6 +392,13 @@ class Client:
             self._pool.discard(session.seq)
         session.shutdown("heartbeat timeout")
 
+    def stop_reuse(self, reason: str) -> None:
+        """One session per stream from now on: the server rejects reused sessions."""
+        with self._lock:
+            if self._reuse_ok:
+                log.warning("server rejects reused sessions (%s); reuse disabled", reason)
+            self._reuse_ok = False
+
     def stream_done(self, session: ClientSession) -> None:
         """A stream of ``session`` ended: back to the pool if healthy (spec "Reuse")."""
         with self._lock:
@@ -384,6 +452,10 @@ class Client:
             raise StreamOpenError(f"session failed: {exc}", retry_on_new_session=True) from exc
         now = time.monotonic()
         version = session.server_version
+        if self.config.fast_open:
+            if version is not None and version >= 2 and stream.stream_id >= 2:
+                self._watchdog.arm(stream, now + SYNACK_WATCHDOG)
+            return stream
         try:
             if version is not None and version >= 2:
                 if stream.stream_id >= 2:
@@ -398,12 +470,7 @@ class Client:
         except StreamOpenError as exc:
             if session.alert is not None and "unsupported sid" in session.alert:
                 # the ssrlive 0.3.x server accepts only sid 1: retry once on a fresh session
-                # and stop reusing sessions with this server (decisions.md D32)
-                with self._lock:
-                    if self._reuse_ok:
-                        log.warning("server rejects reused sessions (%s); reuse disabled",
-                                    session.alert)
-                    self._reuse_ok = False
+                # (the session has stopped reuse already: decisions.md D32)
                 stream.close()
                 raise StreamOpenError(str(exc), retry_on_new_session=True) from exc
             if reused and session.closed.is_set() and session.alert is None:
@@ -492,3 +559,4 @@ class Client:
                 session.reader.join()
         for thread in helpers:
             thread.join()
+        self._watchdog.close()

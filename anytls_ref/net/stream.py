@@ -277,6 +277,11 @@ class Stream:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def waiting_to_open(self) -> bool:
+        """Client: still no answer from the server (and still wanted: not closed here)."""
+        return self._open_result is None and not self._closed
+
     def close(self) -> None:
         """Close on our side: sends cmdFIN unless the peer closed first (FIN is never echoed)."""
         with self._cond:
