@@ -1,4 +1,5 @@
-"""The interop matrix: every anytls implementation as client × every one as server × 7 scenarios.
+"""The interop matrix: every anytls implementation as client × every one as server × 7 scenarios,
+and our client with ``--fast-open`` against the Go servers.
 
 A *cell* is (client implementation, server implementation); a *case* is a cell and a scenario.
 Each case starts its own server and client (our side runs in this process, a peer runs as a
@@ -14,6 +15,16 @@ Scenarios:
                   (observed on our side)
   wrong-password  the client's request fails within 5 s (no hang)
   refused         a closed target port: the client's connection fails within 5 s
+
+The client variant "anytls_ref+fast-open" is our client with ClientConfig.fast_open
+(``--fast-open``, spec_notes/decisions.md D39: the SOCKS5 reply goes out once cmdSYN is written,
+before the server's cmdSYNACK). It runs against the three Go servers only (FAST_OPEN_SERVERS),
+the generic scenarios whose checks mean the same with fast open, and two of its own:
+  fast-open-reuse    5 TCP echo streams one after another: sids 1-5 on one session, and each
+                     stream's cmdSYNACK was read (none is left to the 3 s SYNACK watchdog)
+  fast-open-refused  after an echo on sid 1, a closed target port on the reused session: the
+                     SOCKS5 reply is success, the connection then closes within 2 s with no
+                     data, and the next stream (sid 3) still works on the same session
 
 Results: "pass", "fail", or "unsupported-by-peer" (the peer lacks the feature; the detail cites
 where). A case never reports "pass" unless it ran and its checks held.
@@ -39,7 +50,10 @@ import socks
 from anytls_ref.net.client import Client, ClientConfig
 from anytls_ref.net.inbound import ProxyInbound
 from anytls_ref.net.server import Server, ServerConfig
+from anytls_ref.net.stream import Stream
 from anytls_ref.padding import DEFAULT, parse_scheme
+from anytls_ref.probe.rawpeer import ExpectationFailed, eventually
+from anytls_ref.socksaddr import SocksAddr
 
 from . import peers as peer_mod
 from .socks_udp import SocksUdpClient
@@ -48,14 +62,35 @@ from .targets import HTTP_BODY, EchoServer, HTTPTarget, UdpEcho, refused_port
 log = logging.getLogger("interop")
 
 OURS = "anytls_ref"
-IMPLEMENTATIONS = [OURS, "anytls-go", "sing-box", "mihomo", "ssrlive", "anytls-rs"]
+#: our client with --fast-open (decisions.md D39): a client-only variant of OURS, started by the
+#: same code with ClientConfig.fast_open set (the name bench.py uses for it too)
+FAST_OPEN = "anytls_ref+fast-open"
+IMPLEMENTATIONS = [OURS, FAST_OPEN, "anytls-go", "sing-box", "mihomo", "ssrlive", "anytls-rs"]
 SCENARIOS = ["tcp", "http", "reuse", "udp", "padding-update", "wrong-password", "refused"]
+#: the servers FAST_OPEN is paired with: the Go implementations
+FAST_OPEN_SERVERS = ["anytls-go", "sing-box", "mihomo"]
+#: FAST_OPEN's scenarios: the generic ones that check the same with fast open, then its own
+#: (stricter forms of "reuse" and "refused", which it does not run)
+FAST_OPEN_SCENARIOS = ["tcp", "http", "udp", "padding-update", "wrong-password",
+                       "fast-open-reuse", "fast-open-refused"]
+ALL_SCENARIOS = SCENARIOS + [s for s in FAST_OPEN_SCENARIOS if s not in SCENARIOS]
 PASSWORD = "interop-password"
 #: A scheme unlike the default, so an update is visible: 3 packets, padding0 of 40 bytes.
 CUSTOM_SCHEME = "stop=3\n0=40-40\n1=300-500\n2=200-300,c,400-500"
 CUSTOM_MD5 = parse_scheme(CUSTOM_SCHEME.encode()).md5
 TCP_BYTES = 10 * 1024 * 1024
 FAIL_WITHIN = 5.0
+#: fast-open-refused: the most a refused target's connection may stay open after the success reply
+FAST_OPEN_CLOSE_WITHIN = 2.0
+#: fast-open-reuse: echo streams, one after another
+FAST_OPEN_STREAMS = 5
+#: how long a session may take to go back to the idle pool after its stream ended
+IDLE_WITHIN = 2.0
+
+
+def is_ours(impl: str) -> bool:
+    """Our code (run in this process), as opposed to a peer started from interop.peers."""
+    return impl in (OURS, FAST_OPEN)
 
 
 class CaseFailed(Exception):
@@ -99,8 +134,22 @@ class ServerSide:
         self.ours = ours
 
 
+class ObservedClient(Client):
+    """Our client, keeping every stream it hands to its SOCKS5/HTTP listener (in order), so a
+    scenario can see its stream id, session and whether its cmdSYNACK has come."""
+
+    def __init__(self, config: ClientConfig) -> None:
+        super().__init__(config)
+        self.opened: list[Stream] = []
+
+    def open_stream(self, target: SocksAddr, initial: bytes = b"") -> Stream:
+        stream = super().open_stream(target, initial)
+        self.opened.append(stream)
+        return stream
+
+
 class ClientSide:
-    def __init__(self, socks_port: int, ours: Client | None) -> None:
+    def __init__(self, socks_port: int, ours: ObservedClient | None) -> None:
         self.socks_port = socks_port
         self.ours = ours
 
@@ -132,10 +181,11 @@ def running_server(impl: str, setup: Setup, workdir: Path) -> Iterator[ServerSid
 @contextlib.contextmanager
 def running_client(impl: str, setup: Setup, server_port: int,
                    workdir: Path) -> Iterator[ClientSide]:
-    if impl == OURS:
-        client = Client(ClientConfig(("127.0.0.1", server_port), setup.client_password,
-                                     sni="localhost", insecure=True,
-                                     disable_reuse=setup.client_disable_reuse))
+    if is_ours(impl):
+        client = ObservedClient(ClientConfig(("127.0.0.1", server_port), setup.client_password,
+                                             sni="localhost", insecure=True,
+                                             disable_reuse=setup.client_disable_reuse,
+                                             fast_open=impl == FAST_OPEN))
         with ProxyInbound(("127.0.0.1", 0), client) as inbound:
             yield ClientSide(inbound.address[1], client)
         return
@@ -367,6 +417,136 @@ def scenario_refused(client: ClientSide, server: ServerSide, work: Path) -> str:
     return _expect_failure(connect_and_use, "connection to a closed port")
 
 
+# ---- the fast-open client's own scenarios ----------------------------------------------------
+
+
+def _our_client(client: ClientSide) -> ObservedClient:
+    if client.ours is None:
+        raise CaseFailed("not observable: the client is not anytls_ref")
+    return client.ours
+
+
+def _until_idle(ours: ObservedClient, after: str) -> None:
+    """Wait until the session is back in the idle pool, so that the next connection reuses it
+    (our client puts it back on its relay thread, after the application's connection closed)."""
+    try:
+        eventually(lambda: ours.idle_sessions(), IDLE_WITHIN, f"a session idle {after}")
+    except ExpectationFailed as exc:
+        raise CaseFailed(str(exc)) from None
+
+
+def _echo(sock: socket.socket, payload: bytes, what: str) -> None:
+    """Send ``payload`` through an echo target in 16 KiB rounds; each must come back whole."""
+    for offset in range(0, len(payload), 1 << 14):
+        chunk = payload[offset:offset + (1 << 14)]
+        sock.sendall(chunk)
+        got = b""
+        while len(got) < len(chunk):
+            data = sock.recv(len(chunk) - len(got))
+            if not data:
+                raise CaseFailed(f"{what}: closed after {offset + len(got)} of {len(payload)} "
+                                 "echoed bytes")
+            got += data
+        if got != chunk:
+            raise CaseFailed(f"{what}: echo differs at byte {offset}")
+
+
+def _check_answered(ours: ObservedClient, stream_id: int, what: str) -> Stream:
+    """The stream just opened (its connection still open, its echo back) must have ``stream_id``
+    and have had its cmdSYNACK: the Go servers send it before any of the target's data
+    (anytls-go cmd/server/outbound_tcp.go:24-28, sing-box route/conn.go:120 (v1.13.2 source),
+    mihomo listener/anytls/server.go:251), so an echo with the stream still waiting would be
+    left to the 3 s watchdog, which closes the session."""
+    stream = ours.opened[-1]
+    if stream.stream_id != stream_id:
+        raise CaseFailed(f"{what} went out as sid {stream.stream_id}, expected sid {stream_id} "
+                         "on the one session")
+    if stream.waiting_to_open:
+        raise CaseFailed(f"{what} (sid {stream_id}): the echo came back but no cmdSYNACK was "
+                         "read before it")
+    return stream
+
+
+def scenario_fast_open_reuse(client: ClientSide, server: ServerSide, work: Path) -> str:
+    ours = _our_client(client)
+    echo = EchoServer()
+    session = None
+    try:
+        for n in range(1, FAST_OPEN_STREAMS + 1):
+            if n > 1:
+                _until_idle(ours, f"before connection {n}")
+            with contextlib.closing(socks_tcp(client, echo.address)) as sock:
+                _echo(sock, os.urandom(64 * 1024), f"connection {n}")
+                stream = _check_answered(ours, n, f"connection {n}")
+                if session is None:
+                    session = stream.session
+                elif stream.session is not session:
+                    raise CaseFailed(f"connection {n} is on another session")
+    finally:
+        echo.close()
+    if (ours.stats.sessions, ours.stats.reused) != (1, FAST_OPEN_STREAMS - 1):
+        raise CaseFailed(f"{ours.stats.sessions} sessions, {ours.stats.reused} reused streams; "
+                         f"expected 1 and {FAST_OPEN_STREAMS - 1}")
+    return (f"{FAST_OPEN_STREAMS} echo streams (64 KiB each), sids 1-{FAST_OPEN_STREAMS} on 1 "
+            "session, each cmdSYNACK read before its echo")
+
+
+#: how fast-open-refused reports a connection that closed, but later than FAST_OPEN_CLOSE_WITHIN
+#: (interop/expected.py pins mihomo's failure to this text)
+CLOSED_LATE = "closed only"
+
+
+def scenario_fast_open_refused(client: ClientSide, server: ServerSide, work: Path) -> str:
+    ours = _our_client(client)
+    echo = EchoServer()
+    try:
+        # sid 1 on a new session, so that the refused target is a reused session's stream
+        with contextlib.closing(socks_tcp(client, echo.address)) as sock:
+            _echo(sock, b"ping", "control connection")
+            _check_answered(ours, 1, "control connection")
+        _until_idle(ours, "after the control connection")
+        port = refused_port()
+        start = time.monotonic()
+        try:
+            sock = socks_tcp(client, ("127.0.0.1", port), timeout=FAIL_WITHIN + 1)
+        except (OSError, socks.ProxyError) as exc:
+            raise CaseFailed(f"SOCKS5 reply for the closed port was not success: {exc}") from None
+        replied = time.monotonic() - start
+        data = b""
+        try:
+            with contextlib.closing(sock):
+                while chunk := sock.recv(1 << 16):
+                    data += chunk
+        except ConnectionResetError:
+            pass  # closed all the same
+        except OSError as exc:  # the timeout: still open
+            raise CaseFailed(f"connection to the closed port still open after "
+                             f"{time.monotonic() - start:.1f} s ({exc})") from None
+        closed = time.monotonic() - start
+        if data:
+            raise CaseFailed(f"connection to the closed port gave {len(data)} bytes of data")
+        refused_sid = ours.opened[-1].stream_id
+        if refused_sid != 2:
+            raise CaseFailed(f"the closed port's stream was sid {refused_sid}, not 2 on the "
+                             "reused session")
+        # the session carries the next stream
+        _until_idle(ours, "after the refused connection")
+        with contextlib.closing(socks_tcp(client, echo.address)) as sock:
+            _echo(sock, os.urandom(64 * 1024), "connection after the refused one")
+            _check_answered(ours, 3, "connection after the refused one")
+    finally:
+        echo.close()
+    if (ours.stats.sessions, ours.stats.reused) != (1, 2):
+        raise CaseFailed(f"{ours.stats.sessions} sessions, {ours.stats.reused} reused streams; "
+                         "expected 1 and 2")
+    if closed > FAST_OPEN_CLOSE_WITHIN:  # checked last: everything else held
+        raise CaseFailed(f"SOCKS5 success, then {CLOSED_LATE} {closed:.2f} s later (limit "
+                         f"{FAST_OPEN_CLOSE_WITHIN:.0f} s); no data, and sid 3 worked on the "
+                         "same session")
+    return (f"SOCKS5 success in {replied:.3f} s, closed with no data after {closed:.3f} s; "
+            "sid 3 then worked on the same session")
+
+
 SCENARIO_FUNCS = {
     "tcp": (scenario_tcp, Setup()),
     "http": (scenario_http, Setup()),
@@ -375,6 +555,8 @@ SCENARIO_FUNCS = {
     "padding-update": (scenario_padding_update, Setup(server_scheme=CUSTOM_SCHEME)),
     "wrong-password": (scenario_wrong_password, Setup(client_password="not-the-password")),
     "refused": (scenario_refused, Setup()),
+    "fast-open-reuse": (scenario_fast_open_reuse, Setup()),
+    "fast-open-refused": (scenario_fast_open_refused, Setup()),
 }
 
 
@@ -390,7 +572,7 @@ PEER_LIMITS = {
 def unsupported_reason(client: str, server: str, scenario: str) -> str | None:
     """Why a peer cannot take part in this scenario, from its documented capabilities."""
     for impl, role in ((client, "client"), (server, "server")):
-        if impl != OURS and (impl, role, scenario) in PEER_LIMITS:
+        if not is_ours(impl) and (impl, role, scenario) in PEER_LIMITS:
             return PEER_LIMITS[impl, role, scenario]
     return None
 
@@ -425,9 +607,21 @@ def run_case(client: str, server: str, scenario: str) -> CaseResult:
 
 def cells(installed: set[str], *, baseline: bool = False) -> list[tuple[str, str]]:
     """(client, server) pairs to run: every pair with anytls_ref on one side, among installed
-    implementations; with ``baseline`` also each peer against itself."""
-    impls = [i for i in IMPLEMENTATIONS if i == OURS or i in installed]
+    implementations, then the fast-open client against each installed Go server; with
+    ``baseline`` also each peer against itself."""
+    impls = [i for i in IMPLEMENTATIONS if i == OURS or (not is_ours(i) and i in installed)]
     pairs = [(c, s) for c in impls for s in impls if OURS in (c, s)]
+    pairs += [(FAST_OPEN, s) for s in FAST_OPEN_SERVERS if s in installed]
     if baseline:
         pairs += [(p, p) for p in impls if p != OURS]
     return pairs
+
+
+def scenarios_for(client: str, server: str) -> list[str]:
+    return FAST_OPEN_SCENARIOS if client == FAST_OPEN else SCENARIOS
+
+
+def cases(installed: set[str], *, baseline: bool = False) -> list[tuple[str, str, str]]:
+    """(client, server, scenario) for every cell of ``cells`` and each of its scenarios."""
+    return [(c, s, sc) for c, s in cells(installed, baseline=baseline)
+            for sc in scenarios_for(c, s)]

@@ -1,6 +1,7 @@
 """The interop matrix as tests: anytls_ref against every real implementation, both roles.
 
-One test per (client, server, scenario) with anytls_ref on at least one side; the same cases
+One test per (client, server, scenario) with anytls_ref on at least one side, and per scenario
+of our --fast-open client ("anytls_ref+fast-open") against each Go server; the same cases
 ``make interop`` runs (interop/matrix.py). A peer that is not installed skips its cases with one
 clear reason, except under ANYTLS_REQUIRE_PEERS=1 (CI), where that is a failure. A case listed in
 interop/expected.py must have exactly the listed outcome; every other case must pass.
@@ -14,10 +15,10 @@ import pytest
 
 from interop import peers as peer_mod
 from interop.expected import EXPECTED
-from interop.matrix import IMPLEMENTATIONS, OURS, SCENARIOS, cells, run_case
+from interop.matrix import IMPLEMENTATIONS, cases, is_ours, run_case
 
 REQUIRE = os.environ.get("ANYTLS_REQUIRE_PEERS") == "1"
-CASES = [(c, s, sc) for c, s in cells(set(IMPLEMENTATIONS)) for sc in SCENARIOS]
+CASES = cases(set(IMPLEMENTATIONS))
 
 
 @pytest.mark.interop
@@ -25,7 +26,7 @@ CASES = [(c, s, sc) for c, s in cells(set(IMPLEMENTATIONS)) for sc in SCENARIOS]
                          ids=[f"{c}->{s}-{sc}" for c, s, sc in CASES])
 def test_interop(client: str, server: str, scenario: str) -> None:
     for impl in (client, server):
-        if impl == OURS:
+        if is_ours(impl):
             continue
         peer = peer_mod.get_peer(impl)
         if not peer.installed():
@@ -36,7 +37,7 @@ def test_interop(client: str, server: str, scenario: str) -> None:
     result = run_case(client, server, scenario)
     expected = EXPECTED.get((client, server, scenario))
     if expected is not None:
-        assert expected.accepts(result.result), (
+        assert expected.accepts(result.result, result.detail), (
             f"expected {expected.outcome} ({expected.why}), got {result.result}: {result.detail}")
     elif result.result == "unsupported-by-peer":
         # only a documented limit of the pinned peer may make a case not run
