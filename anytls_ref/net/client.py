@@ -178,6 +178,11 @@ class ClientSession(Session):
                 # not by a waiting open_stream, because with --fast-open nobody waits
                 self.client.stop_reuse(effect.alert)
         super()._apply(effect)
+        if isinstance(effect, rules_mod.StreamClosed):
+            # the server ended the stream (cmdFIN): the session is idle again now, not only
+            # once the stream's relay thread has noticed, so that the application's next
+            # connection, which may come at once, finds it in the pool
+            self.client.stream_done(self)
 
     def on_closed(self) -> None:
         with self._heart:
