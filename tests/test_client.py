@@ -330,6 +330,24 @@ def test_second_session_uses_the_scheme_the_server_sent(make_server, make_client
     assert frames["conn 2"][1].startswith("Settings v=3 ")
 
 
+@pytest.mark.spec("REUSE-RETURN-IDLE")
+def test_a_session_is_idle_again_as_soon_as_the_server_ends_its_stream(server, make_client,
+                                                                       http_server):
+    client = make_client(server.address)
+    stream = client.open_stream(SocksAddr(*http_server.address))
+    stream.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    while stream.recv(timeout=5):  # HTTP/1.0: the target closes, the server sends cmdFIN
+        pass
+    # nothing here closes the stream: the cmdFIN alone puts the session back, so that an
+    # application's next connection, which may come at once, finds it (the relay thread that
+    # would close the stream may still be finishing)
+    eventually(lambda: client.idle_sessions(), 2.0, "the session back in the pool")
+    again = client.open_stream(SocksAddr(*http_server.address))
+    again.close()
+    stream.close()
+    assert (client.stats.sessions, client.stats.reused) == (1, 1)
+
+
 # ---- TLS session resumption (decisions.md D38) ---------------------------------------------
 
 
