@@ -39,6 +39,12 @@ class Workers:
         self._threads: set[threading.Thread] = set()
         self._closed = False
 
+    @property
+    def idle(self) -> int:
+        """How many threads are waiting for a task."""
+        with self._lock:
+            return self._idle
+
     def spawn(self, task: Callable[[], None], name: str) -> bool:
         """Run ``task`` on a thread named ``name``; False (and nothing runs) once closed."""
         with self._lock:
