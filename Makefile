@@ -12,7 +12,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP)
+# test, interop and bench build the peers first: with go / cargo here the interop tests run
+# (a missing toolchain skips its peers; the first build takes minutes, later runs reuse it)
+test: $(STAMP) peers
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP)
@@ -21,10 +23,10 @@ demo: $(STAMP)
 peers:
 	bash interop/peers.sh
 
-interop: $(STAMP)
+interop: $(STAMP) peers
 	$(PY) interop/run_matrix.py
 
-bench: $(STAMP)
+bench: $(STAMP) peers
 	$(PY) interop/bench.py
 
 vectors: $(STAMP)
