@@ -38,6 +38,20 @@ def test_every_decision_has_spec_peers_ours_and_a_test():
         assert TEST_REF.search(text.split("**Pinned by:**")[1]), f"{number} names no test"
 
 
+def test_every_decision_is_filed_once_under_a_spec_section_that_exists():
+    spec = (ROOT / "spec_notes" / "anytls-protocol.md").read_text(encoding="utf-8")
+    headings = {line.lstrip("#").strip() for line in spec.splitlines() if line.startswith("#")}
+    index = DECISIONS.split("## By spec section", 1)[1].split("\n## ", 1)[0]
+    filed: list[str] = []
+    for line in index.splitlines():
+        if not line.startswith("| ") or line.startswith(("| spec section", "|---")):
+            continue
+        section, decisions = (cell.strip() for cell in line.strip("|").split("|"))
+        assert all(part in headings for part in section.split(" › ")), section
+        filed += [d.strip() for d in decisions.split(",")]
+    assert sorted(filed, key=lambda d: int(d[1:])) == list(decision_sections())
+
+
 def test_every_named_test_exists():
     missing = []
     for file, name in TEST_REF.findall(DECISIONS):
