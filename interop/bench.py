@@ -49,6 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from interop import peers as peer_mod  # noqa: E402
 from interop.peers import LOOPBACK, free_port, make_cert, stop, wait_for_port  # noqa: E402
 
+from anytls_ref.net.relay import recv_exactly, set_nodelay  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "interop" / ".work" / "bench"
 PASSWORD = "bench-password"
@@ -91,18 +93,8 @@ def pair_name(client: str, server: str) -> str:
     return f"{client}→{server}"
 
 
-def nodelay(sock: socket.socket) -> None:
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
 def recv_exact(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError(f"closed after {len(data)} of {n} bytes")
-        data += chunk
-    return data
+    return recv_exactly(sock, n, error=ConnectionError)
 
 
 # --------------------------------------------------------------------------- the target process
@@ -165,7 +157,7 @@ def run_target(port: int) -> None:
                     sock, _ = listener.accept()
                 except BlockingIOError:
                     continue
-                nodelay(sock)
+                set_nodelay(sock)
                 sock.setblocking(False)
                 sel.register(sock, selectors.EVENT_READ, Conn(sock))
                 continue
@@ -216,13 +208,13 @@ def run_tls_client(port: int, server_port: int) -> None:
 
     def serve(conn: socket.socket) -> None:
         with conn:
-            nodelay(conn)
+            set_nodelay(conn)
             try:
                 recv_exact(conn, 3)
                 conn.sendall(b"\x05\x00")
                 request = recv_exact(conn, 10)  # 05 01 00 01 ip4 port
                 raw = socket.create_connection((LOOPBACK, server_port))
-                nodelay(raw)
+                set_nodelay(raw)
                 with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
                     tls.sendall(request[4:])
                     conn.sendall(b"\x05\x00\x00\x01\0\0\0\0\0\0")
@@ -243,14 +235,14 @@ def run_tls_server(port: int, cert: str, key: str) -> None:
     listener = socket.create_server((LOOPBACK, port), backlog=4096)
 
     def serve(raw: socket.socket) -> None:
-        nodelay(raw)
+        set_nodelay(raw)
         try:
             with ctx.wrap_socket(raw, server_side=True) as tls:
                 addr = recv_exact(tls, 6)
                 host = socket.inet_ntoa(addr[:4])
                 (tport,) = struct.unpack(">H", addr[4:])
                 with socket.create_connection((host, tport)) as out:
-                    nodelay(out)
+                    set_nodelay(out)
                     _relay(tls, out)
         except OSError:
             pass
@@ -374,11 +366,11 @@ def open_stream(run: Running, target: tuple[str, int], timeout: float = 30.0) ->
     """A TCP connection to ``target``: direct, or through the pair's SOCKS5 port."""
     if run.client == "direct":
         sock = socket.create_connection(target, timeout=timeout)
-        nodelay(sock)
+        set_nodelay(sock)
         return sock
     sock = socket.create_connection((LOOPBACK, run.socks_port), timeout=timeout)
     try:
-        nodelay(sock)
+        set_nodelay(sock)
         sock.sendall(b"\x05\x01\x00")
         if recv_exact(sock, 2) != b"\x05\x00":
             raise ConnectionError("SOCKS5 method refused")
