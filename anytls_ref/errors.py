@@ -1,23 +1,49 @@
-"""anytls_ref.errors — the typed errors of the whole package.
+"""anytls_ref.errors — the typed errors of the whole package, and the reasons they carry.
 
 Theory of operation: every way a peer or a caller can break the protocol ends in one of these
 classes, so the net layer can tell "the peer violated the spec" from "we were asked to do something
 the spec forbids" from "the socket died" (that last one stays ``OSError`` and never appears here).
 
     AnyTLSError
-    ├── ProtocolError            .spec_ref (the spec section), .alert (text to send in cmdAlert, or None)
+    ├── ProtocolError            a rule of the protocol was broken; whose fault is the subclass:
     │   ├── LocalProtocolError   we were asked to break the spec (bad argument, bad local config)
     │   └── RemoteProtocolError  the peer broke it (bad bytes, bad order)
     ├── PaddingSchemeError       a padding scheme text is unusable (.line names the line, 1-based)
     ├── AuthenticationError      the authentication request is wrong (server: close or fall back)
     ├── PeerAlert                the peer sent cmdAlert (.message is its text)
+    ├── StreamOpenError          a stream could not be opened (.reason says why, typed)
     └── ConnectionClosed         the byte stream ended in the middle of something
 
 Protocol errors deliberately do not derive from OSError: in net/, ``except OSError`` means the
 socket failed, never that a peer broke a MUST.
+
+``Reason`` is what code decides on: why a stream did not open or a session ended. Decisions switch
+on it, never on the text of an error. The protocol carries some reasons only as free text (a
+cmdSYNACK error, a cmdAlert); ``rules.reason_of_peer_text`` is the one place that reads such text.
 """
 
 from __future__ import annotations
+
+import enum
+
+
+class Reason(enum.Enum):
+    """Why a stream could not be opened, or why a session ended."""
+
+    # -- the stream's target, as the server reported it in cmdSYNACK (or as we met it ourselves)
+    REFUSED = "connection refused"
+    NETWORK_UNREACHABLE = "network unreachable"
+    HOST_UNREACHABLE = "host unreachable or name not resolved"
+    TIMED_OUT = "timed out"
+    TARGET_FAILED = "the server could not open the stream"
+    # -- the session under the stream
+    NO_SYNACK = "no cmdSYNACK in time: the session is stuck"
+    STREAM_CLOSED = "the server closed the stream before answering"
+    SESSION_CLOSED = "the session ended"
+    UNSUPPORTED_SID = "the server accepts no stream id but 1"
+    PEER_ALERT = "the peer sent cmdAlert"
+    CLIENT_REJECTED = "the server rejected its client"
+    CLIENT_CLOSING = "the client is closing"
 
 
 class AnyTLSError(Exception):
@@ -26,13 +52,6 @@ class AnyTLSError(Exception):
 
 class ProtocolError(AnyTLSError):
     """Someone broke a rule of the protocol; see the two subclasses for whom."""
-
-    def __init__(self, message: str, *, spec_ref: str = "", alert: str | None = None) -> None:
-        super().__init__(message)
-        #: The spec section the broken rule lives in, e.g. "Server › Session".
-        self.spec_ref = spec_ref
-        #: When set, the server answers with cmdAlert carrying this text, then closes.
-        self.alert = alert
 
 
 class LocalProtocolError(ProtocolError):
@@ -61,6 +80,15 @@ class PeerAlert(AnyTLSError):
     def __init__(self, message: str) -> None:
         super().__init__(f"peer alert: {message}")
         self.message = message
+
+
+class StreamOpenError(AnyTLSError):
+    """A stream could not be opened: the server's SYNACK error, no answer in time, a closed
+    session. The message is for people; ``reason`` is for code."""
+
+    def __init__(self, message: str, reason: Reason) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ConnectionClosed(AnyTLSError):

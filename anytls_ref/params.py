@@ -1,16 +1,15 @@
 """anytls_ref.params — spec "Protocol Parameters".
 
 Theory of operation: "The anytls protocol parameters do not include TLS parameters." The client
-has a password and the three reuse knobs; the server has an optional padding scheme. Defaults
-are the spec's own examples ("such as 30s", "such as 60s"). Unlike Go we do not raise interval
-or timeout values of 5 s or less to 30 s (decisions.md D9): tests and users may want them short.
+has a password and the three reuse knobs (here); the server's one parameter, the padding scheme,
+is ``ServerConfig.padding_scheme`` (net/server.py). Defaults are the spec's own examples ("such
+as 30s", "such as 60s"). Unlike Go we do not raise interval or timeout values of 5 s or less to
+30 s (decisions.md D9): tests and users may want them short.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from .padding import DEFAULT_SCHEME
+from dataclasses import dataclass
 
 DEFAULT_IDLE_CHECK_INTERVAL = 30.0
 DEFAULT_IDLE_TIMEOUT = 60.0
@@ -34,8 +33,3 @@ class ClientParams:
         if self.min_idle_session < 0:
             raise ValueError("min idle sessions must be 0 or more")
 
-
-@dataclass(frozen=True, slots=True)
-class ServerParams:
-    #: [PARAM-PADDING-SCHEME] "Optional, string type"
-    padding_scheme: bytes = field(default=DEFAULT_SCHEME)

@@ -10,6 +10,8 @@ Theory of operation: "The client must implement session layer reuse functionalit
   since now.
 * Regularly (e.g. every 30 s) close sessions idle longer than a timeout (e.g. 60 s), keeping the
   ``min_idle`` newest ("prioritize cleaning up the oldest session").
+* A stream that failed to open because of its session, not its target, is opened once more:
+  ``retry_on_new_session``.
 
 This module is the policy only: no locks, no clock. The caller passes ``now`` and serialises
 calls (net/client.py holds a lock around it). ``S`` is whatever the caller calls a session.
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from .errors import Reason
 
 S = TypeVar("S")
 
@@ -90,3 +94,17 @@ class IdlePool(Generic[S]):
             else:
                 to_close.append(self._idle.pop(seq).session)
         return to_close
+
+
+def retry_on_new_session(reason: Reason, *, reused: bool) -> bool:
+    """Open a stream that failed with ``reason`` once more (on the next idle or a new session)?
+
+    Yes when the fault was the session's, not the target's: an idle session that died while
+    unused (peers.md §4: middleboxes drop quiet connections) is only found out when it is
+    reused; and a server that accepts no stream id but 1 answers a reused session with the Alert
+    "unsupported sid" (ssrlive 0.3.x; the client then stops reusing, decisions.md D32). A new
+    session that fails is not tried again: its server is down or refuses us.
+    """
+    if reason is Reason.UNSUPPORTED_SID:
+        return True
+    return reused and reason is Reason.SESSION_CLOSED

@@ -74,9 +74,7 @@ def decode_socksaddr(data: bytes) -> tuple[SocksAddr, int] | Incomplete:
             return NEED_DATA
         start, end = 2, 2 + data[1]
     else:
-        raise RemoteProtocolError(
-            f"unknown SocksAddr address type 0x{atyp:02x}", spec_ref="Client › Proxy"
-        )
+        raise RemoteProtocolError(f"unknown SocksAddr address type 0x{atyp:02x}")
     if len(data) < end + 2:
         return NEED_DATA
     raw = bytes(data[start:end])
@@ -98,7 +96,7 @@ def _ipv6_host(packed: bytes) -> str:
 
 def _domain_host(raw: bytes) -> str:
     if not raw:
-        raise RemoteProtocolError("empty domain name in SocksAddr", spec_ref="Client › Proxy")
+        raise RemoteProtocolError("empty domain name in SocksAddr")
     try:
         name = raw.decode("ascii")
     except UnicodeDecodeError:

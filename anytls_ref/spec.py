@@ -264,7 +264,7 @@ NOT_CATALOGUED: tuple[NotCatalogued, ...] = (
         "Each `Session` now provides a single logical stream (historically identified as "
         "`sid == 1`).",
         "describes anytls-go: our client carries one stream at a time per session and "
-        "increments the sid on reuse; our server accepts overlapping streams (session.py)"),
+        "increments the sid on reuse; our server accepts overlapping streams (rules.py)"),
     NotCatalogued(
         "Client › Session › cmdUpdatePaddingScheme",
         "The Go implementation currently updates a process-wide default `paddingScheme` after "
@@ -342,7 +342,7 @@ NOT_CATALOGUED: tuple[NotCatalogued, ...] = (
         "Update Records › Protocol Version 2 › cmdSYNACK",
         "The Go implementation starts this timeout only when `peerVersion >= 2` and the opened "
         "`streamId >= 2`, and the timeout is currently fixed at 3 seconds.",
-        "describes anytls-go; net/client.py does the same (SYNACK_WATCHDOG)"),
+        "describes anytls-go; version.open_plan does the same (SYNACK_WATCHDOG)"),
     NotCatalogued(
         "Update Records › Compatibility Strategy",
         "PROTOCOL_VERSION: the current protocol version implemented by this codebase (set to "

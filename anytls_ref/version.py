@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import Reason
+
 # [COMPAT-BUMP] "Bump PROTOCOL_VERSION only when introducing incompatible changes. Keep
 # MIN_PROTOCOL_VERSION on a previous stable value"
 PROTOCOL_VERSION = 3
@@ -39,10 +41,6 @@ class Features:
         """cmdHeartRequest / cmdHeartResponse."""
         return self.version >= 2
 
-    @property
-    def server_settings(self) -> bool:
-        """cmdServerSettings is sent after cmdSettings."""
-        return self.version >= 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +58,8 @@ def server_negotiate(client_version: int, min_version: int = 1) -> ServerDecisio
     """The server's answer to ``v=client_version`` when it insists on at least ``min_version``."""
     if client_version < min_version:
         # [COMPAT-MIN-REJECT] [SESS-MAY-REJECT] "If a peer declares a version lower than
-        # MIN_PROTOCOL_VERSION, the server may reject
-        # the session and send cmdAlert explaining the reason."
+        # MIN_PROTOCOL_VERSION, the server may reject the session and send cmdAlert explaining
+        # the reason."
         return ServerDecision(
             Features(client_version),
             None,
@@ -70,8 +68,8 @@ def server_negotiate(client_version: int, min_version: int = 1) -> ServerDecisio
         )
     if client_version >= 2:
         # [SESS-SERVER-SETTINGS] "When the client reports version v >= 2, the server should
-        # immediately send
-        # cmdServerSettings after receiving cmdSettings." We answer the version both speak.
+        # immediately send cmdServerSettings after receiving cmdSettings." We answer the version
+        # both speak.
         agreed = min(client_version, PROTOCOL_VERSION)
         return ServerDecision(Features(agreed), agreed)
     # "v2 server + v1 client: ... the server directly disables version 2 features."
@@ -87,3 +85,98 @@ def client_features(server_version: int | None) -> Features:
     if server_version is None:  # [V2-BOTH-SIDES] no cmdServerSettings: version 1
         return Features(1)
     return Features(min(server_version, PROTOCOL_VERSION))
+
+
+# ---- the client's side of cmdSYNACK -----------------------------------------------------------
+
+#: "The Go implementation starts this timeout only when peerVersion >= 2 and the opened
+#: streamId >= 2, and the timeout is currently fixed at 3 seconds." On expiry the whole session
+#: is closed, as Go does.
+SYNACK_WATCHDOG = 3.0
+#: How long the first stream of a new session waits for the server's answer in all (the answer
+#: also waits for the server's dial).
+FIRST_STREAM_TIMEOUT = 15.0
+#: A version ≥ 2 server answers cmdSettings with cmdServerSettings at once; with no answer in
+#: this time the server is taken for version 1 (which never sends cmdSYNACK), and the stream
+#: counts as open (decisions.md D14).
+SERVER_SETTINGS_WAIT = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class OpenResult:
+    """How a stream's opening ended: ``reason`` None means open."""
+
+    reason: Reason | None
+    text: str = ""
+
+
+OPENED = OpenResult(None)
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """No outcome yet: look again after ``seconds`` (or when an answer arrives)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class OpenPlan:
+    """How the client treats a stream once its cmdSYN is written."""
+
+    #: the stream is handed to the application only once the server has answered (D34);
+    #: False: at once, and an error answer closes it later (D39)
+    wait: bool
+    #: seconds after cmdSYN within which an answer must come, or the session is stuck and is
+    #: closed; None: no answer is watched for
+    deadline: float | None
+    #: while the server's version is unknown, seconds after which silence means version 1
+    assume_v1_after: float | None = None
+
+
+def open_plan(stream_id: int, server_version: int | None, *, fast_open: bool) -> OpenPlan:
+    """The plan for a stream the client opens; ``server_version`` as known at that moment."""
+    if (server_version is None and stream_id > 1) or (server_version or 2) < 2:
+        # no cmdServerSettings during the first stream, or an old version in it: "The client
+        # doesn't receive the version prompt from cmdServerSettings, defaults to version 1, and
+        # doesn't enable version 2 features." A version-1 server never answers cmdSYN.
+        return OpenPlan(wait=False, deadline=None)
+    if fast_open:
+        # [V2-SYNACK-TIMEOUT] nobody waits, but Go's watchdog is kept: "if no reply is received
+        # for a long time, it means there may be a network problem, and the client can close
+        # the stuck connection in advance."
+        watched = server_version is not None and stream_id >= 2
+        return OpenPlan(wait=False, deadline=SYNACK_WATCHDOG if watched else None)
+    if server_version is None:
+        # a new session's first stream: the server's version comes with its answer
+        return OpenPlan(wait=True, deadline=FIRST_STREAM_TIMEOUT,
+                        assume_v1_after=SERVER_SETTINGS_WAIT)
+    # [V2-SYNACK-TIMEOUT] the watchdog on reused sessions; the first stream of a session also
+    # waits for the server's dial
+    return OpenPlan(wait=True,
+                    deadline=SYNACK_WATCHDOG if stream_id >= 2 else FIRST_STREAM_TIMEOUT)
+
+
+def open_outcome(plan: OpenPlan, *, elapsed: float, answer: OpenResult | None,
+                 server_version: int | None) -> OpenResult | Wait:
+    """What a stream's opening has come to, ``elapsed`` seconds after its cmdSYN.
+
+    ``answer`` is what the session has heard of the stream so far (cmdSYNACK, an early FIN, the
+    session's end; data counts as open), ``server_version`` the version known now. A
+    ``Reason.NO_SYNACK`` outcome means the session is stuck: the caller closes it.
+    """
+    if answer is not None:
+        return answer
+    if server_version is not None and server_version < 2:
+        return OPENED  # a version-1 server: no answer will come
+    deadline = plan.deadline
+    if server_version is None and plan.assume_v1_after is not None:
+        if elapsed >= plan.assume_v1_after:
+            return OPENED  # no cmdServerSettings: a version-1 server (D14)
+        deadline = plan.assume_v1_after if deadline is None else min(deadline,
+                                                                     plan.assume_v1_after)
+    if deadline is None:
+        return OPENED
+    if elapsed >= deadline:
+        return OpenResult(Reason.NO_SYNACK, "no cmdSYNACK from the server in time")
+    return Wait(deadline - elapsed)

@@ -33,7 +33,7 @@ from anytls_ref.frame import (  # noqa: E402
     FRAME_HEADER, NEED_DATA, Command, FrameDecoder, encode_frame, encode_psh)
 from anytls_ref.net.udp import parse_socks_udp, socks_udp_header  # noqa: E402
 from anytls_ref.padding import DEFAULT, DEFAULT_SCHEME, parse_scheme  # noqa: E402
-from anytls_ref.session import ClientRules, ServerRules  # noqa: E402
+from anytls_ref.rules import ClientRules, ServerRules  # noqa: E402
 from anytls_ref.settings import ClientSettings, ServerSettings  # noqa: E402
 from anytls_ref.socksaddr import SocksAddr, decode_socksaddr, encode_socksaddr  # noqa: E402
 from anytls_ref.uot import (  # noqa: E402

@@ -461,7 +461,7 @@ def _check_answered(ours: ObservedClient, stream_id: int, what: str) -> Stream:
     if stream.stream_id != stream_id:
         raise CaseFailed(f"{what} went out as sid {stream.stream_id}, expected sid {stream_id} "
                          "on the one session")
-    if stream.waiting_to_open:
+    if stream.answer is None:
         raise CaseFailed(f"{what} (sid {stream_id}): the echo came back but no cmdSYNACK was "
                          "read before it")
     return stream

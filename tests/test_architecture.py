@@ -45,7 +45,7 @@ def dynamic_imports(tree: ast.AST) -> list[str]:
 
 def test_the_pure_layer_is_all_there():
     names = {p.stem for p in PURE_MODULES}
-    assert {"errors", "frame", "auth", "settings", "padding", "version", "session", "reuse",
+    assert {"errors", "frame", "auth", "settings", "padding", "version", "rules", "reuse",
             "socksaddr", "uot", "params"} <= names
 
 

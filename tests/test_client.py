@@ -24,7 +24,8 @@ from collections import defaultdict
 import pytest
 import socks
 
-from anytls_ref.net.client import SYNACK_WATCHDOG, Client, ClientConfig
+from anytls_ref.net.client import Client, ClientConfig
+from anytls_ref.version import SYNACK_WATCHDOG
 from anytls_ref.net.inbound import ProxyInbound
 from anytls_ref.net.server import Server, ServerConfig
 from anytls_ref.net.tls import write_self_signed

@@ -12,18 +12,16 @@ import threading
 
 import pytest
 
+from anytls_ref.effects import StreamData
 from anytls_ref.errors import LocalProtocolError
-from anytls_ref.frame import (
-    HEADER_SIZE,
-    MAX_DATA,
-    NEED_DATA,
-    Command,
-    FrameDecoder,
-    encode_psh,
-    frame_psh_in_place,
-)
+from anytls_ref.frame import (HEADER_SIZE, MAX_DATA, NEED_DATA, Command, Frame, FrameDecoder,
+                              encode_psh, frame_psh_in_place)
 from anytls_ref.net.server import Server, ServerConfig
+from anytls_ref.net.session import Session
+from anytls_ref.net.stream import Stream
+from anytls_ref.padding import DEFAULT, DEFAULT_SCHEME
 from anytls_ref.probe.rawpeer import connect_v2, frame
+from anytls_ref.rules import ClientRules, ServerRules, Situation
 from anytls_ref.socksaddr import SocksAddr, encode_socksaddr
 
 PASSWORD = "fast path"
@@ -164,3 +162,43 @@ def test_fin_right_after_data_loses_nothing(server):
         assert sink.received == len(data)
     finally:
         sink.close()
+
+
+# ---- the one place the net layer acts before the rules (net/session.py Session._fast_psh) ----
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+def test_the_psh_fast_path_does_what_the_rules_table_says(role):
+    """For every frame the reader might take the fast path with, the rules (rules.TABLE) would
+    have given the same: StreamData for the same stream and bytes (nothing for an empty PSH);
+    every other frame goes to the rules."""
+    def fresh_rules():
+        if role == "server":
+            rules = ServerRules(DEFAULT.md5, DEFAULT_SCHEME)
+            rules.receive(Frame(Command.SETTINGS, 0, f"v=2\npadding-md5={DEFAULT.md5}".encode()))
+            rules.receive(Frame(Command.SYN, 1))
+        else:
+            rules = ClientRules("test", DEFAULT.md5)
+            rules.open_stream(1)
+        return rules
+
+    frames = [Frame(Command.PSH, 1, b"data"), Frame(Command.PSH, 1, b""),
+              Frame(Command.PSH, 7, b"stray"), Frame(Command.FIN, 1),
+              Frame(Command.WASTE, 1, b"pad"), Frame(Command.SYN, 1)]
+    ours, peer = socket.socketpair()
+    with ours, peer:
+        session = Session(ours, fresh_rules(), label="t")
+        stream = Stream(session, 1)
+        session.streams[1] = stream
+        for received in frames:
+            rules = fresh_rules()
+            before = stream._buffered
+            taken = session._fast_psh(received)
+            fed = stream._buffered - before
+            if received.command == Command.PSH and received.stream_id in session.streams:
+                assert taken and rules.situation(received) is Situation.OPEN_STREAM
+                want = [StreamData(1, received.data)] if received.data else []
+                assert rules.receive(received) == want and fed == len(received.data), received
+            else:
+                assert not taken and fed == 0, received
+        stream.close()

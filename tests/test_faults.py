@@ -25,7 +25,8 @@ from anytls_ref.__main__ import main as cli_main
 from anytls_ref.frame import Command, encode_psh
 from anytls_ref.net.client import Client, ClientConfig
 from anytls_ref.net.server import Server, ServerConfig
-from anytls_ref.net.stream import STREAM_BUFFER_LIMIT, StreamOpenError
+from anytls_ref.errors import StreamOpenError
+from anytls_ref.net.stream import STREAM_BUFFER_LIMIT
 from anytls_ref.socksaddr import SocksAddr
 from interop.faults import BlackholeProxy, HangingTarget, ServerProcess, SilentTarget
 from rawpeer import RawServer, connect_v2, eventually

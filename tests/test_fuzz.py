@@ -13,10 +13,11 @@ from typing import Callable
 import pytest
 
 from anytls_ref.auth import check_auth, encode_auth, password_hash
+from anytls_ref.effects import Send
 from anytls_ref.errors import AnyTLSError
 from anytls_ref.frame import FRAME_HEADER, Command, FrameDecoder, encode_frame, encode_psh
 from anytls_ref.padding import DEFAULT, DEFAULT_SCHEME, parse_scheme
-from anytls_ref.session import ClientRules, Send, ServerRules
+from anytls_ref.rules import ClientRules, ServerRules
 from anytls_ref.settings import ClientSettings, ServerSettings
 from anytls_ref.socksaddr import SocksAddr, decode_socksaddr, encode_socksaddr
 from anytls_ref.uot import (

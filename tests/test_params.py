@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from anytls_ref.padding import DEFAULT_SCHEME
-from anytls_ref.params import ClientParams, ServerParams
+from anytls_ref.net.server import ServerConfig
+from anytls_ref.params import ClientParams
 
 
 @pytest.mark.spec("PARAM-IDLE-CHECK-INTERVAL")
@@ -39,4 +40,4 @@ def test_client_params_refuse_impossible_values(kwargs):
 
 @pytest.mark.spec("PARAM-PADDING-SCHEME")
 def test_server_padding_scheme_defaults_to_the_default_scheme():
-    assert ServerParams().padding_scheme == DEFAULT_SCHEME
+    assert ServerConfig(("127.0.0.1", 0), "pw").padding_scheme == DEFAULT_SCHEME

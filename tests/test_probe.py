@@ -1,9 +1,10 @@
 """``anytls-ref probe`` (anytls_ref/probe/): every check passes against our own server and client,
 and a deliberately broken peer makes the matching check FAIL.
 
-Faults are injected into our Server by swapping in a ServerRules subclass (server.py builds its
-rules as ``anytls_ref.session.ServerRules``), or by bending a scripted RawServer; a broken client
-is our Client with one method disabled, or a RawClient talking to the probe server directly.
+Faults are injected into our Server by swapping in a ServerRules subclass (the name
+``anytls_ref.net.server.ServerRules``, which server.py builds its rules with), or by bending a
+scripted RawServer; a broken client is our Client with one method disabled, or a RawClient talking
+to the probe server directly.
 The last tests run the probe against the installed Go peers (interop/probes.py) and assert the
 checks peers.md says they pass.
 """
@@ -20,12 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from anytls_ref import session as rules_mod
+from anytls_ref import rules as rules_mod
+from anytls_ref.net import server as net_server
 from anytls_ref.auth import encode_auth, password_hash
+from anytls_ref.effects import CloseSession, Send
+from anytls_ref.errors import Reason
 from anytls_ref.frame import Command, encode_frame, encode_psh
 from anytls_ref.net.client import Client, ClientConfig
 from anytls_ref.net.inbound import ProxyInbound
-from anytls_ref.net.server import Server, ServerConfig
 from anytls_ref.padding import DEFAULT
 from anytls_ref.probe.client_probe import (
     _CLIENT_CHECKS,
@@ -93,34 +96,33 @@ ServerRules = rules_mod.ServerRules
 class NoServerSettings(ServerRules):
     def _on_settings(self, f):
         return [e for e in super()._on_settings(f)
-                if not (isinstance(e, rules_mod.Send) and e.frame[0] == Command.SERVER_SETTINGS)]
+                if not (isinstance(e, Send) and e.frame[0] == Command.SERVER_SETTINGS)]
 
 
 class ServerSettingsToV1(ServerRules):
     def _on_settings(self, f):
         effects = super()._on_settings(f)
         if ClientSettings.decode(f.data).version < 2:
-            effects.append(rules_mod.Send(encode_frame(Command.SERVER_SETTINGS, 0, b"v=2")))
+            effects.append(Send(encode_frame(Command.SERVER_SETTINGS, 0, b"v=2")))
         return effects
 
 
 class UpdateLast(ServerRules):
     def _on_settings(self, f):
         return sorted(super()._on_settings(f),  # ServerSettings (10) before Update (6)
-                      key=lambda e: -e.frame[0] if isinstance(e, rules_mod.Send) else 0)
+                      key=lambda e: -e.frame[0] if isinstance(e, Send) else 0)
 
 
 class NoUpdate(ServerRules):
     def _on_settings(self, f):
         return [e for e in super()._on_settings(f) if not (
-            isinstance(e, rules_mod.Send) and e.frame[0] == Command.UPDATE_PADDING_SCHEME)]
+            isinstance(e, Send) and e.frame[0] == Command.UPDATE_PADDING_SCHEME)]
 
 
 class SynBeforeSettingsServed(ServerRules):
-    def _on_syn(self, f):
-        if self.state is rules_mod.State.AWAIT_SETTINGS:
-            self.state = rules_mod.State.ESTABLISHED
-        return super()._on_syn(f)
+    def _on_syn_before_settings(self, f):
+        self.state = rules_mod.State.ESTABLISHED
+        return self._on_syn(f)
 
 
 class NoSynackOnFailure(ServerRules):
@@ -129,7 +131,7 @@ class NoSynackOnFailure(ServerRules):
         if error is None:
             return effects
         return [e for e in effects
-                if not (isinstance(e, rules_mod.Send) and e.frame[0] == Command.SYNACK)]
+                if not (isinstance(e, Send) and e.frame[0] == Command.SYNACK)]
 
 
 class OneStreamOnly(ServerRules):  # what the ssrlive 0.3.x server does
@@ -141,7 +143,7 @@ class OneStreamOnly(ServerRules):  # what the ssrlive 0.3.x server does
 
 class WasteIsFatal(ServerRules):
     def _on_waste(self, f):
-        return [rules_mod.CloseSession("waste")]
+        return [CloseSession(Reason.CLIENT_REJECTED, "waste")]
 
 
 @pytest.mark.parametrize("rules, checks, must_fail", [
@@ -158,7 +160,7 @@ class WasteIsFatal(ServerRules):
 ], ids=lambda x: x.__name__ if isinstance(x, type) else None)
 def test_a_broken_server_fails_the_matching_check(make_server, monkeypatch, rules, checks,
                                                   must_fail):
-    monkeypatch.setattr(rules_mod, "ServerRules", rules)
+    monkeypatch.setattr(net_server, "ServerRules", rules)
     results = run_server_probe(make_server().address, PASSWORD, insecure=True, only=checks)
     assert by_name(results).keys() == checks
     assert failed(results) == must_fail, [(r.check, r.detail) for r in results]

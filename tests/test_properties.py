@@ -27,6 +27,7 @@ from anytls_ref.auth import (
     encode_auth,
     password_hash,
 )
+from anytls_ref.effects import CloseSession, Effect, Send
 from anytls_ref.errors import (
     AnyTLSError,
     AuthenticationError,
@@ -55,13 +56,7 @@ from anytls_ref.padding import (
     scheme_md5,
     split_write,
 )
-from anytls_ref.session import (
-    ClientRules,
-    CloseSession,
-    Effect,
-    Send,
-    ServerRules,
-)
+from anytls_ref.rules import ClientRules, ServerRules
 from anytls_ref.settings import ClientSettings, ServerSettings
 from anytls_ref.socksaddr import SocksAddr, decode_socksaddr, encode_socksaddr
 from anytls_ref.uot import (

@@ -23,7 +23,15 @@ import pytest
 from anytls_ref import CLIENT_NAME, __version__
 from anytls_ref.__main__ import main
 from anytls_ref.auth import AUTH_OVERHEAD, check_auth, encode_auth, password_hash
-from anytls_ref.errors import AuthenticationError, LocalProtocolError
+from anytls_ref.effects import (
+    CloseSession,
+    NewPaddingScheme,
+    OpenStream,
+    Send,
+    StreamClosed,
+    StreamReady,
+)
+from anytls_ref.errors import AuthenticationError, LocalProtocolError, Reason, StreamOpenError
 from anytls_ref.frame import (
     COMMANDS_WITH_DATA,
     FRAME_HEADER,
@@ -33,9 +41,8 @@ from anytls_ref.frame import (
     FrameDecoder,
     encode_frame,
 )
-from anytls_ref.net.client import SYNACK_WATCHDOG, Client, ClientConfig, ClientSession
+from anytls_ref.net.client import Client, ClientConfig, ClientSession
 from anytls_ref.net.server import Server, ServerConfig, ServerSession
-from anytls_ref.net.stream import StreamOpenError
 from anytls_ref.padding import (
     CHECK,
     DEFAULT,
@@ -46,25 +53,16 @@ from anytls_ref.padding import (
     plan_packet,
     split_write,
 )
-from anytls_ref.params import ClientParams, ServerParams
+from anytls_ref.params import ClientParams
 from anytls_ref.reuse import IdlePool
-from anytls_ref.session import (
-    ALERT_NO_SETTINGS,
-    ClientRules,
-    CloseSession,
-    NewPaddingScheme,
-    OpenStream,
-    Send,
-    ServerRules,
-    State,
-    StreamClosed,
-    StreamReady,
-)
+from anytls_ref.rules import ALERT_NO_SETTINGS, ClientRules, ServerRules, State
 from anytls_ref.settings import ClientSettings, ServerSettings, parse_kv
-from anytls_ref.socksaddr import SocksAddr, decode_socksaddr, encode_socksaddr
+from anytls_ref.socksaddr import SocksAddr, decode_socksaddr
 from anytls_ref.version import (
     MIN_PROTOCOL_VERSION,
     PROTOCOL_VERSION,
+    SYNACK_WATCHDOG,
+    OpenPlan,
     client_features,
     server_negotiate,
 )
@@ -223,7 +221,7 @@ def test_synack_with_error_text_closes_the_stream():
     rules = client_rules()
     rules.open_stream(1)
     assert rules.receive(Frame(Command.SYNACK, 1, b"connection refused")) == [
-        StreamReady(1, "connection refused"), StreamClosed(1)]
+        StreamReady(1, "connection refused", Reason.REFUSED), StreamClosed(1)]
     assert rules.streams == set()
 
 
@@ -237,7 +235,7 @@ def test_client_session_fails_and_closes_the_stream_on_a_synack_error(client):
         peer.shutdown(socket.SHUT_WR)
         session.run_reader()  # on this thread: the SYNACK, then EOF
         with pytest.raises(StreamOpenError, match="dial failed"):
-            stream.wait_open(time.monotonic() + 1)
+            stream.wait_open(OpenPlan(wait=True, deadline=1.0), time.monotonic())
         assert stream.recv(timeout=0) == b""  # closed by the SYNACK, not by the session's end
         stream.close()
 
@@ -254,7 +252,7 @@ def test_client_rules_close_the_session_on_alert():
     rules = client_rules()
     rules.open_stream(1)
     assert rules.receive(Frame(Command.ALERT, 0, b"too old")) == [
-        CloseSession("server alert: too old", alert="too old")]
+        CloseSession(Reason.PEER_ALERT, "server alert: too old", alert="too old")]
     assert rules.state is State.CLOSED
     assert rules.receive(Frame(Command.PSH, 1, b"late")) == []
 
@@ -648,10 +646,10 @@ def test_command_line_without_a_password_exits_2(argv, capsys):
 
 @pytest.mark.spec("PARAM-NO-TLS")
 def test_protocol_parameters_hold_no_tls_settings():
-    names = {f.name for f in dataclasses.fields(ClientParams)} | {
-        f.name for f in dataclasses.fields(ServerParams)}
+    # the server's one protocol parameter, the padding scheme, is ServerConfig.padding_scheme
+    names = {f.name for f in dataclasses.fields(ClientParams)}
     assert names == {"password", "idle_session_check_interval", "idle_session_timeout",
-                     "min_idle_session", "padding_scheme"}
+                     "min_idle_session"}
 
 
 @pytest.mark.spec("PARAM-IDLE-CHECK-INTERVAL")
@@ -662,7 +660,7 @@ def test_optional_parameters_have_the_spec_example_defaults():
     params = ClientParams("pw")
     assert (params.idle_session_check_interval, params.idle_session_timeout,
             params.min_idle_session) == (30.0, 60.0, 0)
-    assert ServerParams().padding_scheme == DEFAULT_SCHEME
+    assert ServerConfig(("127.0.0.1", 0), "pw").padding_scheme == DEFAULT_SCHEME
 
 
 # ---- Protocol Version 2, Compatibility Strategy ----------------------------------------------

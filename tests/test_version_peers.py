@@ -16,9 +16,10 @@ from __future__ import annotations
 import pytest
 
 from anytls_ref.frame import Command
-from anytls_ref.net.client import SYNACK_WATCHDOG, Client, ClientConfig
+from anytls_ref.net.client import Client, ClientConfig
+from anytls_ref.version import SYNACK_WATCHDOG
 from anytls_ref.net.server import Server, ServerConfig
-from anytls_ref.net.stream import StreamOpenError
+from anytls_ref.errors import StreamOpenError
 from anytls_ref.probe.rawpeer import (ExpectationFailed, RawServer, ScriptedClient, eventually,
                                      frame)
 from anytls_ref.settings import ClientSettings

@@ -4,6 +4,11 @@
 reuses the newest idle session or creates one (TCP, TLS, authentication, reader thread); a new
 session's first write is cmdSettings + cmdSYN + cmdPSH(target address), packet 1 of the padding
 scheme. When the stream closes and its session is healthy, the session goes back to the pool.
+
+What is decided here is decided by the pure layer: when a stream counts as open
+(``version.open_plan`` / ``open_outcome``), which session to reuse and when to retry on a new
+one (``reuse``), what each received frame means (``rules``). The watchdog and the heartbeats
+live in keepalive.py.
 """
 
 from __future__ import annotations
@@ -14,35 +19,35 @@ import socket
 import ssl
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
 from .. import CLIENT_NAME
-from .. import session as rules_mod
 from ..auth import encode_auth, password_hash
-from ..errors import AnyTLSError, PaddingSchemeError
+from ..effects import (
+    CloseSession,
+    HeartbeatAnswered,
+    NewPaddingScheme,
+    PeerVersion,
+    StreamReady,
+)
+from ..errors import AnyTLSError, PaddingSchemeError, Reason, StreamOpenError
 from ..frame import encode_psh
 from ..padding import DEFAULT, Padder, PaddingScheme, padding0_length, parse_scheme
 from ..params import ClientParams
-from ..reuse import IdlePool
+from ..reuse import IdlePool, retry_on_new_session
+from ..rules import ClientRules
 from ..socksaddr import SocksAddr, encode_socksaddr
+from ..version import OpenResult, open_plan
+from .keepalive import Heartbeats, SynackWatchdog
 from .relay import set_nodelay
 from .session import Session
-from .stream import Stream, StreamOpenError
+from .stats import Counters
+from .stream import Stream
 from .tls import client_context
 from .trace import Tracer
 
 log = logging.getLogger("anytls_ref.client")
 
-#: Go's client arms a 3 s watchdog for cmdSYNACK on streams with id ≥ 2 when the server is v ≥ 2;
-#: on expiry the whole session is closed (spec "Protocol Version 2 › cmdSYNACK").
-SYNACK_WATCHDOG = 3.0
-#: How long the first stream of a new session waits for the server's outcome in all.
-FIRST_STREAM_TIMEOUT = 15.0
-#: A version ≥ 2 server answers cmdSettings with cmdServerSettings at once; with no answer in
-#: this time the server is taken for version 1 (which never sends cmdSYNACK), and the stream
-#: counts as open (decisions.md D14).
-SERVER_SETTINGS_WAIT = 2.0
 #: Active keepalive (``--heartbeat``): how long a cmdHeartRequest waits for its cmdHeartResponse
 #: before the session counts as dead (the same figure as Go's cmdSYNACK watchdog).
 HEARTBEAT_TIMEOUT = 3.0
@@ -68,12 +73,12 @@ class ClientConfig:
     heartbeat_timeout: float = HEARTBEAT_TIMEOUT
     #: ``--fast-open`` (decisions.md D39): open_stream returns once cmdSYN is written, without
     #: waiting for the server's answer; an error cmdSYNACK then closes the stream, and a
-    #: missing one closes the session after SYNACK_WATCHDOG (Go's behaviour)
+    #: missing one closes the session (Go's watchdog, keepalive.SynackWatchdog)
     fast_open: bool = False
 
 
 @dataclass
-class ClientStats:
+class ClientStats(Counters):
     sessions: int = 0
     streams: int = 0
     reused: int = 0
@@ -82,12 +87,6 @@ class ClientStats:
     heartbeat_failures: int = 0  #: sessions dropped for want of a cmdHeartResponse
     #: per session, in order: the padding scheme md5 it announced (for interop observations)
     session_md5s: list[str] = field(default_factory=list, repr=False)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **counts: int) -> None:
-        with self.lock:
-            for name, value in counts.items():
-                setattr(self, name, getattr(self, name) + value)
 
 
 class ClientSession(Session):
@@ -97,7 +96,7 @@ class ClientSession(Session):
                  padder: Padder) -> None:
         super().__init__(
             sock,
-            rules_mod.ClientRules(client.config.client_name, scheme.md5),
+            ClientRules(client.config.client_name, scheme.md5),
             label=f"sess {seq}",
             padder=padder,
             tracer=Tracer() if client.config.trace else None,
@@ -147,42 +146,43 @@ class ClientSession(Session):
             return self.heartbeats_answered > answered_before
 
     def on_effect(self, effect) -> None:
-        if isinstance(effect, rules_mod.StreamReady):
+        if isinstance(effect, StreamReady):
             stream = self.streams.get(effect.stream_id)
             if stream is not None:
-                stream.set_open_result(effect.error)
+                stream.answered(OpenResult(effect.reason, effect.error or ""))
                 if effect.error is not None and self.client.config.fast_open:
                     # nobody waits for the answer: the error is only logged, and the stream
                     # closed by the StreamClosed effect that follows
                     log.info("%s: sid %d: %s", self.label, effect.stream_id, effect.error)
-        elif isinstance(effect, rules_mod.PeerVersion):
+        elif isinstance(effect, PeerVersion):
             log.debug("%s: server speaks version %d", self.label, effect.version)
             for stream in list(self.streams.values()):
                 stream.wake()
             # the TLS tickets came before this; reading the session costs ~140 µs (a copy), done
             # here while the first stream still waits for the server's dial (D38)
             self.ticket = self.tls.resumable_session()
-        elif isinstance(effect, rules_mod.NewPaddingScheme):
+        elif isinstance(effect, NewPaddingScheme):
             self.client.update_padding_scheme(effect.raw, self.label)
-        elif isinstance(effect, rules_mod.HeartbeatAnswered):
+        elif isinstance(effect, HeartbeatAnswered):
             with self._heart:
                 self.heartbeats_answered += 1
                 self.alive_at = time.monotonic()
                 self._heart.notify_all()
 
     def _apply(self, effect) -> None:
-        if isinstance(effect, rules_mod.CloseSession) and effect.alert is not None:
+        if isinstance(effect, CloseSession) and effect.alert is not None:
             self.alert = effect.alert
-            if "unsupported sid" in effect.alert:
+            if effect.reason is Reason.UNSUPPORTED_SID:
                 # the ssrlive 0.3.x server accepts only sid 1 (decisions.md D32); decided here,
                 # not by a waiting open_stream, because with --fast-open nobody waits
                 self.client.stop_reuse(effect.alert)
         super()._apply(effect)
-        if isinstance(effect, rules_mod.StreamClosed):
-            # the server ended the stream (cmdFIN): the session is idle again now, not only
-            # once the stream's relay thread has noticed, so that the application's next
-            # connection, which may come at once, finds it in the pool
-            self.client.stream_done(self)
+
+    def on_stream_gone(self) -> None:
+        # the server ended the stream (cmdFIN): the session is idle again now, before the
+        # application sees its connection end, not once the stream's relay thread has noticed;
+        # its next connection, which may come at once, finds the session in the pool
+        self.client.stream_done(self)
 
     def on_closed(self) -> None:
         with self._heart:
@@ -210,59 +210,11 @@ class ClientSession(Session):
                 first = self.rules.settings_frame()
                 self.settings_sent = True
         # [PAD-PACKET1] "Packet 1 should include: cmdSettings and the first Stream's cmdSYN +
-        # cmdPSH(proxy
-        # target address)"
+        # cmdPSH(proxy target address)"
         self.write(first + syn + encode_psh(stream_id, encode_socksaddr(target) + initial))
         # [PAD-PACKET2] "Packet 2 should be the first data packet proxied from the user": the
         # stream's first sendall is this session's next write
         return stream
-
-
-class SynackWatchdog:
-    """``--fast-open``: streams are handed out before their cmdSYNACK, so nobody waits for it.
-    This thread keeps Go's watchdog instead: a session with a stream (id ≥ 2, version ≥ 2
-    server) still unanswered ``SYNACK_WATCHDOG`` after its cmdSYN is stuck, and is closed."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        #: (deadline, stream), oldest first: every deadline is "now + the same delay"
-        self._armed: deque[tuple[float, Stream]] = deque()
-        self._closing = False
-        self._thread: threading.Thread | None = None
-
-    def arm(self, stream: Stream, deadline: float) -> None:
-        with self._cond:
-            if self._closing:
-                return
-            self._armed.append((deadline, stream))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="anytls-synack-watchdog")
-                self._thread.start()
-            elif len(self._armed) == 1:
-                self._cond.notify()  # it was waiting with nothing armed
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._closing and (not self._armed
-                                             or self._armed[0][0] > time.monotonic()):
-                    self._cond.wait(self._armed[0][0] - time.monotonic() if self._armed else None)
-                if self._closing:
-                    return
-                _, stream = self._armed.popleft()
-            session = stream.session
-            if stream.waiting_to_open and not session.closed.is_set():
-                log.warning("%s: no cmdSYNACK for sid %d within %.1f s; closing the stuck "
-                            "session", session.label, stream.stream_id, SYNACK_WATCHDOG)
-                session.shutdown("cmdSYNACK timeout")
-
-    def close(self) -> None:
-        with self._cond:
-            self._closing = True
-            self._cond.notify()
-            thread = self._thread
-        if thread is not None:
-            thread.join()
 
 
 class Client:
@@ -285,8 +237,9 @@ class Client:
         self._reuse_ok = not config.disable_reuse
         self._closing = threading.Event()
         self._cleaner: threading.Thread | None = None
-        self._heartbeater: threading.Thread | None = None
         self._watchdog = SynackWatchdog()
+        self.heartbeats = None if config.heartbeat is None else Heartbeats(
+            config.heartbeat, config.heartbeat_timeout, self.idle_sessions, self._drop_idle)
 
     def __enter__(self) -> Client:
         return self
@@ -313,7 +266,7 @@ class Client:
     def _new_session(self) -> ClientSession:
         with self._lock:
             if self._closing.is_set():
-                raise StreamOpenError("client is closed")
+                raise StreamOpenError("client is closed", Reason.CLIENT_CLOSING)
             seq = self._pool.next_seq()
             scheme = self.scheme
         raw = socket.create_connection(self.config.server, timeout=self.config.connect_timeout)
@@ -369,31 +322,14 @@ class Client:
                     if not taken[1].closed.is_set():
                         session = taken[1]
                         break
-            if session is None or self._alive_for_reuse(session):
+            if (session is None or self.heartbeats is None
+                    or self.heartbeats.alive_for_reuse(session)):
                 return session
             # it did not answer its heartbeat and is dropped: the next idle one, or a new one
 
-    def _alive_for_reuse(self, session: ClientSession) -> bool:
-        """Active keepalive before reuse: a session quiet for longer than the heartbeat interval
-        must answer a cmdHeartRequest first (decisions.md D33)."""
-        interval = self.config.heartbeat
-        if (interval is None or not session.can_heartbeat
-                or time.monotonic() - session.alive_at <= interval):
-            return True
-        try:
-            answered = session.send_heartbeat()
-        except (AnyTLSError, OSError):
-            return False  # the write failed: the session is closing already
-        if session.heartbeat_answered(answered, time.monotonic() + self.config.heartbeat_timeout):
-            return True
-        self._heartbeat_failed(session, "before reuse")
-        return False
-
-    def _heartbeat_failed(self, session: ClientSession, when: str) -> None:
-        log.warning("%s: no cmdHeartResponse within %.1f s (%s); dropping the session",
-                    session.label, self.config.heartbeat_timeout, when)
-        self.stats.add(heartbeat_failures=1)
-        with self._lock:  # out of the pool at once, before anyone sees it closed
+    def _drop_idle(self, session: ClientSession) -> None:
+        """Out of the pool at once, before anyone sees it closed, and closed."""
+        with self._lock:
             self._pool.discard(session.seq)
         session.shutdown("heartbeat timeout")
 
@@ -429,75 +365,45 @@ class Client:
 
         ``initial`` rides in the same cmdPSH as the address (UoT sends its request this way).
         """
-        for attempt in (1, 2):
-            # [REUSE-IMPLEMENT] [REUSE-NEWEST-IDLE] "Before creating a new session layer, you
-            # must check if there is an "idle" session. If there is, take the session with the
-            # largest Seq"
+        # [REUSE-IMPLEMENT] [REUSE-NEWEST-IDLE] "Before creating a new session layer, you must
+        # check if there is an "idle" session. If there is, take the session with the largest
+        # Seq" (_take_idle)
+        for last_try in (False, True):
             session = self._take_idle()
             reused = session is not None
-            if session is None:  # [REUSE-NEW-SESSION] "If there is no idle session, create a
-                session = self._new_session()  # new session."
+            if session is None:
+                # [REUSE-NEW-SESSION] "If there is no idle session, create a new session."
+                session = self._new_session()
             try:
-                stream = self._open_on(session, target, initial, reused)
+                stream = self._open_on(session, target, initial)
             except StreamOpenError as exc:
-                if attempt == 1 and exc.retry_on_new_session:
-                    log.info("%s: %s; retrying on a new session", session.label, exc)
-                    continue
-                raise
+                if last_try or not retry_on_new_session(exc.reason, reused=reused):
+                    raise
+                log.info("%s: %s; opening the stream once more", session.label, exc)
+                continue
             self.stats.add(streams=1, reused=int(reused))
             return stream
-        raise AssertionError("unreachable")
 
-    def _open_on(self, session: ClientSession, target: SocksAddr, initial: bytes,
-                 reused: bool) -> Stream:
+    def _open_on(self, session: ClientSession, target: SocksAddr, initial: bytes) -> Stream:
         try:
             stream = session.open_stream(target, initial)
         except (AnyTLSError, OSError) as exc:
-            # a pooled session that died under us: try once more on a fresh one
-            raise StreamOpenError(f"session failed: {exc}", retry_on_new_session=True) from exc
-        now = time.monotonic()
-        version = session.server_version
-        if self.config.fast_open:
-            if version is not None and version >= 2 and stream.stream_id >= 2:
-                self._watchdog.arm(stream, now + SYNACK_WATCHDOG)
+            raise StreamOpenError(f"session failed: {exc}", Reason.SESSION_CLOSED) from exc
+        started = time.monotonic()
+        plan = open_plan(stream.stream_id, session.server_version,
+                         fast_open=self.config.fast_open)
+        if not plan.wait:
+            self._watchdog.arm(stream, plan, started)
             return stream
         try:
-            if version is not None and version >= 2:
-                if stream.stream_id >= 2:
-                    # [V2-SYNACK-TIMEOUT] the v2 watchdog: no SYNACK within 3 s means the
-                    # session is stuck ("the client can close the stuck connection in advance")
-                    stream.wait_open(now + SYNACK_WATCHDOG)
-                else:
-                    stream.wait_open(now + FIRST_STREAM_TIMEOUT)
-            elif version is None and stream.stream_id == 1:
-                self._wait_first(session, stream, now)
-            # a version-1 server never answers: the stream is open as soon as it is sent
+            stream.wait_open(plan, started)
         except StreamOpenError as exc:
-            if session.alert is not None and "unsupported sid" in session.alert:
-                # the ssrlive 0.3.x server accepts only sid 1: retry once on a fresh session
-                # (the session has stopped reuse already: decisions.md D32)
-                stream.close()
-                raise StreamOpenError(str(exc), retry_on_new_session=True) from exc
-            if reused and session.closed.is_set() and session.alert is None:
-                # an idle session that died while unused (peers.md §4): once more, on a new one
-                stream.close()
-                raise StreamOpenError(str(exc), retry_on_new_session=True) from exc
-            if "no cmdSYNACK" in str(exc):
+            if exc.reason is Reason.NO_SYNACK:
                 log.warning("%s: %s; closing the stuck session", session.label, exc)
                 session.shutdown("cmdSYNACK timeout")
             stream.close()
             raise
         return stream
-
-    def _wait_first(self, session: ClientSession, stream: Stream, start: float) -> None:
-        """First stream of a new session: wait for the server's version, then its SYNACK."""
-        stream.wait_open(start + FIRST_STREAM_TIMEOUT,
-                         assume_open_at=start + SERVER_SETTINGS_WAIT
-                         if session.server_version is None else None)
-        if session.server_version is None:
-            return  # no cmdServerSettings: a version-1 server, which sends no SYNACK
-        if session.server_version >= 2:
-            stream.wait_open(start + FIRST_STREAM_TIMEOUT)
 
     # ---- idle cleanup ----
 
@@ -507,38 +413,17 @@ class Client:
                 return
             self._cleaner = threading.Thread(target=self._cleanup_loop, name="anytls-idle-cleanup")
             self._cleaner.start()
-            if self.config.heartbeat is not None:
-                self._heartbeater = threading.Thread(target=self._heartbeat_loop,
-                                                     name="anytls-heartbeat")
-                self._heartbeater.start()
-
-    # ---- active keepalive (decisions.md D33) ----
-
-    def _heartbeat_loop(self) -> None:
-        while not self._closing.wait(self.config.heartbeat):
-            self.check_idle_sessions()
+            if self.heartbeats is not None:
+                self.heartbeats.start()
 
     def check_idle_sessions(self) -> None:
-        """One heartbeat round: a cmdHeartRequest to every idle session of a v ≥ 2 server quiet
-        for at least the interval, then drop those with no answer within the timeout."""
-        now = time.monotonic()
-        asked = []
-        for session in self.idle_sessions():
-            if session.can_heartbeat and now - session.alive_at >= self.config.heartbeat:
-                try:
-                    asked.append((session, session.send_heartbeat()))
-                except (AnyTLSError, OSError):
-                    pass  # the write failed: the session is closing already
-        deadline = time.monotonic() + self.config.heartbeat_timeout
-        for session, answered in asked:
-            if (not session.heartbeat_answered(answered, deadline)
-                    and not session.closed.is_set() and not self._closing.is_set()):
-                self._heartbeat_failed(session, "idle in the pool")
+        """One heartbeat round now (``--heartbeat``; see keepalive.Heartbeats)."""
+        if self.heartbeats is not None:
+            self.heartbeats.check_idle_sessions()
 
     def _cleanup_loop(self) -> None:
         # [REUSE-CLEANUP] "Regularly (such as 30s) check the session pool, close and delete
-        # sessions that have
-        # been idle for more than a certain time (such as 60s)."
+        # sessions that have been idle for more than a certain time (such as 60s)."
         while not self._closing.wait(self.params.idle_session_check_interval):
             with self._lock:
                 expired = self._pool.expire(time.monotonic(), self.params.idle_session_timeout,
@@ -556,12 +441,14 @@ class Client:
         self._closing.set()
         with self._lock:
             sessions = list(self._sessions)
-            helpers = [t for t in (self._cleaner, self._heartbeater) if t is not None]
+            cleaner = self._cleaner
         for session in sessions:
             session.shutdown("client closing")
         for session in sessions:
             if session.reader is not None:
                 session.reader.join()
-        for thread in helpers:
-            thread.join()
+        if cleaner is not None:
+            cleaner.join()
+        if self.heartbeats is not None:
+            self.heartbeats.close()
         self._watchdog.close()

@@ -8,18 +8,19 @@ stream through the Client and then relays.
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import struct
 from urllib.parse import urlsplit
 
-from ..errors import AnyTLSError
+from ..errors import AnyTLSError, Reason, StreamOpenError
 from ..socksaddr import SocksAddr, encode_socksaddr
 from .client import Client
 from .listener import ThreadedListener
 from .relay import recv_exactly as _recv_exactly
 from .relay import relay_stream, set_nodelay
-from .stream import StreamOpenError
+from .stream import Stream
 from .udp import UdpAssociation
 
 log = logging.getLogger("anytls_ref.inbound")
@@ -43,18 +44,28 @@ MAX_HTTP_HEAD = 64 * 1024
 HANDSHAKE_TIMEOUT = 30.0
 
 
-def socks_reply_code(error: str) -> int:
-    """Map a stream-open error text (a SYNACK's or ours) to the closest SOCKS5 reply code."""
-    text = error.lower()
-    if "refused" in text:
-        return REP_CONNECTION_REFUSED
-    if "network is unreachable" in text:
-        return REP_NETWORK_UNREACHABLE
-    if "timed out" in text or "timeout" in text or "no cmdsynack" in text:
-        return REP_TTL_EXPIRED
-    if "unreachable" in text or "resolve" in text or "name" in text or "no address" in text:
-        return REP_HOST_UNREACHABLE
-    return REP_GENERAL_FAILURE
+#: The SOCKS5 reply for each reason a stream could not be opened; any other: general failure.
+SOCKS_REPLY = {
+    Reason.REFUSED: REP_CONNECTION_REFUSED,
+    Reason.NETWORK_UNREACHABLE: REP_NETWORK_UNREACHABLE,
+    Reason.HOST_UNREACHABLE: REP_HOST_UNREACHABLE,
+    Reason.TIMED_OUT: REP_TTL_EXPIRED,
+    Reason.NO_SYNACK: REP_TTL_EXPIRED,
+}
+
+
+def server_failure(exc: OSError | AnyTLSError) -> StreamOpenError:
+    """The anytls server itself could not be reached (TCP, TLS or authentication failed), as
+    a stream-open failure: refused, timed out, network unreachable, or else host unreachable."""
+    if isinstance(exc, ConnectionRefusedError):
+        reason = Reason.REFUSED
+    elif isinstance(exc, TimeoutError):
+        reason = Reason.TIMED_OUT
+    elif isinstance(exc, OSError) and exc.errno == errno.ENETUNREACH:
+        reason = Reason.NETWORK_UNREACHABLE
+    else:
+        reason = Reason.HOST_UNREACHABLE
+    return StreamOpenError(f"server unreachable: {exc}", reason)
 
 
 class ProtocolViolation(Exception):
@@ -101,15 +112,16 @@ class ProxyInbound(ThreadedListener):
         except (ProtocolViolation, OSError, AnyTLSError) as exc:
             log.info("%s: %s", name, exc)
 
-    def _open(self, target: SocksAddr, name: str):
+    def _open(self, target: SocksAddr, name: str) -> Stream | StreamOpenError:
+        """A stream to ``target``, or why there is none."""
         try:
-            return self.client.open_stream(target), None
+            return self.client.open_stream(target)
         except StreamOpenError as exc:
             log.info("%s: %s: %s", name, target, exc)
-            return None, str(exc)
+            return exc
         except (OSError, AnyTLSError) as exc:
             log.warning("%s: cannot reach the anytls server: %s", name, exc)
-            return None, f"server unreachable: {exc}"
+            return server_failure(exc)
 
     # ---- SOCKS5 ----
 
@@ -133,10 +145,10 @@ class ProxyInbound(ThreadedListener):
         if command != SOCKS_CMD_CONNECT:
             self._socks_reply(conn, REP_COMMAND_NOT_SUPPORTED)
             raise ProtocolViolation(f"SOCKS5 command {command} not supported")
-        stream, error = self._open(target, name)
-        if stream is None:
+        stream = self._open(target, name)
+        if isinstance(stream, StreamOpenError):
             # a refused target behind a v2 server is a SOCKS failure, not "success then close"
-            self._socks_reply(conn, socks_reply_code(error or ""))
+            self._socks_reply(conn, SOCKS_REPLY.get(stream.reason, REP_GENERAL_FAILURE))
             return
         try:
             self._socks_reply(conn, REP_SUCCEEDED)
@@ -221,9 +233,9 @@ class ProxyInbound(ThreadedListener):
         if target is None:
             conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
             raise ProtocolViolation(f"bad CONNECT target {uri[:80]!r}")
-        stream, error = self._open(target, name)
-        if stream is None:
-            message = (error or "error").encode("utf-8", errors="replace")[:200]
+        stream = self._open(target, name)
+        if isinstance(stream, StreamOpenError):
+            message = (str(stream) or "error").encode("utf-8", errors="replace")[:200]
             conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n"
                          b"Connection: close\r\nContent-Length: " + str(len(message) + 1).encode()
                          + b"\r\n\r\n" + message + b"\n")

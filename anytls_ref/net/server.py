@@ -15,16 +15,18 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 
-from .. import session as rules_mod
-from ..auth import AUTH_OVERHEAD, check_auth, password_hash
+from ..auth import check_auth, password_hash
+from ..effects import CloseSession, OpenStream
 from ..errors import AnyTLSError, AuthenticationError, ConnectionClosed
 from ..frame import NEED_DATA
 from ..padding import DEFAULT_SCHEME, PaddingScheme, parse_scheme
+from ..rules import ServerRules
 from ..socksaddr import SocksAddr, decode_socksaddr
 from ..uot import UOT_LEGACY_MAGIC, UOT_V2_MAGIC
 from .listener import ThreadedListener
 from .relay import relay_sockets, relay_stream, set_nodelay
 from .session import Session, SessionEnded
+from .stats import Counters
 from .stream import Stream
 from .tls import ThreadSafeTLS, server_context
 from .trace import Tracer
@@ -52,7 +54,7 @@ class ServerConfig:
 
 
 @dataclass
-class ServerStats:
+class ServerStats(Counters):
     connections: int = 0
     auth_failures: int = 0
     sessions: int = 0
@@ -61,12 +63,6 @@ class ServerStats:
     bytes_down: int = 0  #: target → client
     #: per session, in order: the padding-md5 its client announced (for interop observations)
     client_md5s: list[str | None] = field(default_factory=list, repr=False)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **counts: int) -> None:
-        with self.lock:
-            for name, value in counts.items():
-                setattr(self, name, getattr(self, name) + value)
 
 
 class ServerSession(Session):
@@ -76,7 +72,7 @@ class ServerSession(Session):
         scheme = server.scheme
         super().__init__(
             sock,
-            rules_mod.ServerRules(scheme.md5, scheme.raw, server.config.min_version),
+            ServerRules(scheme.md5, scheme.raw, server.config.min_version),
             label=label,
             tracer=Tracer() if server.config.trace else None,
         )
@@ -87,7 +83,7 @@ class ServerSession(Session):
         self._settings_recorded = False
 
     def on_effect(self, effect) -> None:
-        if isinstance(effect, rules_mod.OpenStream):
+        if isinstance(effect, OpenStream):
             stream = Stream(self, effect.stream_id)
             with self._state_lock:
                 self.streams[effect.stream_id] = stream
@@ -105,12 +101,12 @@ class ServerSession(Session):
                 stream.close()
 
     def _apply(self, effect) -> None:
-        if isinstance(effect, rules_mod.CloseSession):
+        if isinstance(effect, CloseSession):
             # the server closes a session only to reject its client (after cmdAlert): one clear
             # line saying which client and why
             settings = self.rules.client_settings
             name = settings.client if settings is not None and settings.client else "unnamed"
-            log.warning("%s: %s (client %s)", self.label, effect.reason, name)
+            log.warning("%s: %s (client %s)", self.label, effect.text, name)
         super()._apply(effect)
 
     def on_closed(self) -> None:
@@ -142,9 +138,8 @@ class ServerSession(Session):
         try:
             target, rest = read_target(stream, self.server.config.address_timeout)
             if target.host in (UOT_V2_MAGIC, UOT_LEGACY_MAGIC):
-                # [PROXY-UDP-UOT] "For requests with target address sp.v2.udp-over-tcp.arpa,
-                # the sing-box
-                # udp-over-tcp protocol should be used for processing."
+                # [PROXY-UDP-UOT] "For requests with target address sp.v2.udp-over-tcp.arpa, the
+                # sing-box udp-over-tcp protocol should be used for processing."
                 serve_uot(stream, target.host, rest, lambda error: self.report(stream, error),
                           name, self.server.config.address_timeout)
                 return

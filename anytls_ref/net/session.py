@@ -1,9 +1,14 @@
 """Session: one authenticated TLS connection carrying frames, for either role.
 
 It owns the socket, the write lock, the streams of this connection and the rules object
-(anytls_ref.session) that decides what each received frame means. ``run_reader`` is the reader
+(anytls_ref.rules) that decides what each received frame means. ``run_reader`` is the reader
 loop; the role subclasses (ServerSession in server.py, ClientSession in client.py) add what
 only they do with the rules' effects.
+
+The reader hands every frame to the rules but one kind: a cmdPSH with data for an open stream
+goes straight to its stream (``_fast_psh``). That is the bulk of all frames, and building an
+effect for each costs more than the data copy; rules.TABLE's (open stream, PSH) cell says the
+same thing, and tests/test_fast_path.py checks that the two paths agree.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ import socket
 import ssl
 import threading
 
-from .. import session as rules_mod
-from ..errors import AnyTLSError, ConnectionClosed
+from ..effects import CloseSession, Note, Send, StreamClosed, StreamData
+from ..errors import AnyTLSError, ConnectionClosed, Reason
 from ..frame import (
     FRAME_HEADER,
     HEADER_SIZE,
@@ -25,11 +30,11 @@ from ..frame import (
     Command,
     Frame,
     FrameDecoder,
-    command_name,
     encode_psh,
     frame_psh_in_place,
 )
 from ..padding import Padder
+from ..rules import ClientRules, ServerRules
 from .stream import Stream
 from .tls import ThreadSafeTLS
 from .trace import Tracer
@@ -46,7 +51,11 @@ _WASTE_PROBE = FRAME_HEADER.pack(Command.WASTE, 0, 0)
 
 
 class SessionEnded(Exception):
-    """Raised inside the reader loop when the rules say the session is over."""
+    """Raised inside the reader loop when the rules say the session is over (CloseSession)."""
+
+    def __init__(self, text: str, reason: Reason) -> None:
+        super().__init__(text)
+        self.reason = reason
 
 
 class Session:
@@ -55,7 +64,7 @@ class Session:
     def __init__(
         self,
         sock: ssl.SSLSocket,
-        rules: rules_mod.ServerRules | rules_mod.ClientRules,
+        rules: ServerRules | ClientRules,
         *,
         label: str,
         padder: Padder | None = None,
@@ -154,15 +163,8 @@ class Session:
                 self.frames_in += 1
                 if self.tracer:
                     self.tracer.frame_in(self.label, frame)
-                if frame.command == Command.PSH:
-                    # the hot path: data for a stream, no effect objects
-                    stream = self.streams.get(frame.stream_id)
-                    if stream is not None:
-                        if frame.data:  # an empty PSH carries nothing (D21)
-                            stream.feed(frame.data)
-                        continue
-                    # no such stream: the rules decide (dropped, or the session is
-                    # rejected: D31)
+                if self._fast_psh(frame):
+                    continue
                 with self._state_lock:
                     effects = self.rules.receive(frame)
                 self._apply_all(effects)
@@ -172,6 +174,19 @@ class Session:
             reason = exc if self.error is None else self.error
         finally:
             self._finish(reason)
+
+    def _fast_psh(self, frame: Frame) -> bool:
+        """The one place the net layer acts before the rules: a cmdPSH for an open stream goes
+        to the stream directly (True), as rules.TABLE's (open stream, PSH) cell would have it
+        (StreamData; nothing for an empty PSH, D21). Anything else is for the rules (False)."""
+        if frame.command != Command.PSH:
+            return False
+        stream = self.streams.get(frame.stream_id)
+        if stream is None:
+            return False  # no such stream: the rules decide (dropped, or rejected: D31)
+        if frame.data:
+            stream.feed(frame.data)
+        return True
 
     def _next_frame(self, decoder: FrameDecoder, buf: memoryview) -> Frame | None:
         """The next frame; None at EOF.
@@ -217,24 +232,25 @@ class Session:
                     raise
 
     def _apply(self, effect) -> None:
-        if isinstance(effect, rules_mod.Send):
+        if isinstance(effect, Send):
             self.write(effect.frame)
-        elif isinstance(effect, rules_mod.StreamData):
+        elif isinstance(effect, StreamData):
             stream = self.streams.get(effect.stream_id)
             if stream is not None:
                 stream.feed(effect.data)
-        elif isinstance(effect, rules_mod.StreamClosed):
+        elif isinstance(effect, StreamClosed):
             with self._state_lock:
                 stream = self.streams.pop(effect.stream_id, None)
+            self.on_stream_gone()  # before the stream's user can hear of its end
             if stream is not None:
                 stream.peer_closed()
-        elif isinstance(effect, rules_mod.CloseSession):
+        elif isinstance(effect, CloseSession):
             # [SESS-ALERT-LOG-CLOSE] "The client needs to read it and print it to the log, then
             # both parties close the session." (the reader ends, _finish closes the socket)
             if effect.alert is not None:
-                log.warning("%s: %s", self.label, effect.reason)
-            raise SessionEnded(effect.reason)
-        elif isinstance(effect, rules_mod.Note):
+                log.warning("%s: %s", self.label, effect.text)
+            raise SessionEnded(effect.text, effect.reason)
+        elif isinstance(effect, Note):
             log.debug("%s: %s", self.label, effect.text)
         else:
             self.on_effect(effect)
@@ -254,7 +270,7 @@ class Session:
         for stream in tuple(self.streams.values()):
             # the reader may be blocked writing into a stream's socket (or waiting for room in
             # its buffer), not in recv: end the streams too, which wakes it
-            stream.session_failed(reason)
+            stream.session_failed(self.error, self.end_reason)
         try:
             # the plain socket's shutdown (not SSLSocket's, which drops its TLS object under a
             # thread that may be reading): wakes a thread blocked in recv on this socket
@@ -272,7 +288,7 @@ class Session:
             streams = list(self.streams.values())
             self.streams.clear()
         for stream in streams:
-            stream.session_failed(self.error)
+            stream.session_failed(self.error, self.end_reason)
         with self._write_lock:
             self._sock_closed = True
             try:
@@ -281,6 +297,17 @@ class Session:
                 pass
             self.sock.close()
         self.on_closed()
+
+    @property
+    def end_reason(self) -> Reason:
+        """Why the session ended, for the streams it takes down: the rules' reason when they
+        closed it (an Alert, a rejected client), else SESSION_CLOSED."""
+        if isinstance(self.error, SessionEnded):
+            return self.error.reason
+        return Reason.SESSION_CLOSED
+
+    def on_stream_gone(self) -> None:
+        """Subclass hook: the peer ended a stream (cmdFIN) and it is out of ``streams``."""
 
     def on_closed(self) -> None:
         """Subclass hook, called once by the reader thread after the socket is closed."""

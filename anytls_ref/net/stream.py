@@ -29,7 +29,8 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from ..errors import ConnectionClosed
+from ..errors import ConnectionClosed, Reason, StreamOpenError
+from ..version import OPENED, OpenPlan, OpenResult, Wait, open_outcome
 
 if TYPE_CHECKING:
     from .session import Session
@@ -45,14 +46,6 @@ _POLLRDHUP = getattr(select, "POLLRDHUP", 0)
 _GONE = select.POLLERR | select.POLLHUP
 
 
-class StreamOpenError(Exception):
-    """A stream could not be opened: the server's SYNACK error, a timeout, a closed session."""
-
-    def __init__(self, message: str, *, retry_on_new_session: bool = False) -> None:
-        super().__init__(message)
-        self.retry_on_new_session = retry_on_new_session
-
-
 class Stream:
     def __init__(self, session: Session, stream_id: int) -> None:
         self.session = session
@@ -63,8 +56,8 @@ class Stream:
         self._peer_closed = False  # cmdFIN received
         self._closed = False  # closed on our side
         self._error: BaseException | None = None  # the session died
-        # client side: None while waiting for cmdSYNACK, then "" (ready) or the error text
-        self._open_result: str | None = None
+        #: client side: what the session has heard of the stream's opening (None: nothing yet)
+        self.answer: OpenResult | None = None
         #: the relay's socket, once attached: the reader writes data straight into it
         self._sink: socket.socket | None = None
         self._sink_broken = False  # a write to the sink failed: the rest is dropped
@@ -89,8 +82,8 @@ class Stream:
                         return  # nobody will read it
                     self._chunks.append(bytes(data) if isinstance(data, memoryview) else data)
                     self._buffered += len(data)
-                    if self._open_result is None:
-                        self._open_result = ""  # data means the stream is open (v1 or early data)
+                    if self.answer is None:
+                        self.answer = OPENED  # data means the stream is open (v1 or early data)
                     self._cond.notify_all()
                     return
         self._write_sink(data)  # attached, perhaps while we waited for room
@@ -126,7 +119,8 @@ class Stream:
         while view:
             try:
                 view = view[sink.send(view, socket.MSG_DONTWAIT):]
-                orphaned_at = orphaned_at and time.monotonic()  # progress restarts the clock
+                if orphaned_at is not None:
+                    orphaned_at = time.monotonic()  # progress restarts the clock
                 continue
             except BlockingIOError:
                 pass
@@ -158,23 +152,24 @@ class Stream:
     def peer_closed(self) -> None:
         with self._cond:
             self._peer_closed = True
-            if self._open_result is None:
-                self._open_result = "stream closed by the server"
+            if self.answer is None:
+                self.answer = OpenResult(Reason.STREAM_CLOSED, "stream closed by the server")
             self._cond.notify_all()
         self._shutdown_sink()
 
-    def session_failed(self, error: BaseException) -> None:
+    def session_failed(self, error: BaseException, reason: Reason) -> None:
         with self._cond:
             self._error = error
-            if self._open_result is None:
-                self._open_result = f"session closed: {error}"
+            if self.answer is None:
+                self.answer = OpenResult(reason, f"session closed: {error}")
             self._cond.notify_all()
         self._shutdown_sink()
 
-    def set_open_result(self, error: str | None) -> None:
+    def answered(self, result: OpenResult) -> None:
+        """Client: the server's cmdSYNACK (the first answer counts)."""
         with self._cond:
-            if self._open_result is None:
-                self._open_result = error or ""
+            if self.answer is None:
+                self.answer = result
             self._cond.notify_all()
 
     def wake(self) -> None:
@@ -213,23 +208,19 @@ class Stream:
 
     # ---- called by the stream's user ----
 
-    def wait_open(self, deadline: float, *, assume_open_at: float | None = None) -> None:
-        """Client: block until the stream is known to be open; raise StreamOpenError if not.
-
-        ``assume_open_at``: a time after which, with no answer yet, the stream counts as open
-        (used while the server's version is unknown: a version-1 server never answers).
-        """
+    def wait_open(self, plan: OpenPlan, started: float) -> None:
+        """Client: block until the stream's opening has an outcome (version.open_outcome, from
+        ``plan`` and cmdSYN sent at ``started``); raise StreamOpenError unless it is open."""
         with self._cond:
-            while self._open_result is None:
-                now = time.monotonic()
-                if assume_open_at is not None and now >= assume_open_at:
-                    return
-                if now >= deadline:
-                    raise StreamOpenError("no cmdSYNACK from the server in time")
-                wait_until = deadline if assume_open_at is None else min(deadline, assume_open_at)
-                self._cond.wait(wait_until - now)
-            if self._open_result:
-                raise StreamOpenError(self._open_result)
+            while True:
+                outcome = open_outcome(plan, elapsed=time.monotonic() - started,
+                                       answer=self.answer,
+                                       server_version=self.session.rules.server_version)
+                if not isinstance(outcome, Wait):
+                    break
+                self._cond.wait(outcome.seconds)
+        if outcome.reason is not None:
+            raise StreamOpenError(outcome.text, outcome.reason)
 
     def recv(self, max_bytes: int = 1 << 16, timeout: float | None = None) -> bytes:
         """Next data, at most ``max_bytes``; b"" once the stream ended (FIN or local close).
@@ -276,11 +267,6 @@ class Stream:
     @property
     def closed(self) -> bool:
         return self._closed
-
-    @property
-    def waiting_to_open(self) -> bool:
-        """Client: still no answer from the server (and still wanted: not closed here)."""
-        return self._open_result is None and not self._closed
 
     def close(self) -> None:
         """Close on our side: sends cmdFIN unless the peer closed first (FIN is never echoed)."""

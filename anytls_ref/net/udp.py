@@ -27,7 +27,7 @@ from ..frame import NEED_DATA
 from ..socksaddr import SocksAddr, decode_socksaddr, encode_socksaddr
 from ..uot import (UOT_LEGACY_MAGIC, UotRequest, decode_packet, decode_uot_request,
                    encode_packet, encode_uot_request, UOT_V2_MAGIC)
-from .stream import Stream, StreamOpenError
+from .stream import Stream
 
 log = logging.getLogger("anytls_ref.udp")
 
@@ -271,7 +271,7 @@ class UdpAssociation:
                     self._downlink_thread.start()
                 else:
                     self._stream.sendall(packet)
-        except (OSError, AnyTLSError, StreamOpenError) as exc:
+        except (OSError, AnyTLSError) as exc:
             if not self._closing.is_set():
                 log.info("%s: UDP association ended: %s", self.name, exc)
 
