@@ -8,15 +8,19 @@ stream through the Client and then relays.
 
 from __future__ import annotations
 
+import base64
 import errno
+import hmac
+import ipaddress
 import logging
 import socket
 import struct
-from urllib.parse import urlsplit
+import time
 
 from ..errors import AnyTLSError, Reason, StreamOpenError
 from ..socksaddr import SocksAddr, encode_socksaddr
 from .client import Client
+from .httpproxy import REASONS, BadRequest, parse_head, read_request, response
 from .listener import ThreadedListener
 from .relay import recv_exactly as _recv_exactly
 from .relay import relay_stream, set_nodelay
@@ -40,7 +44,10 @@ REP_TTL_EXPIRED = 0x06
 REP_COMMAND_NOT_SUPPORTED = 0x07
 REP_ADDRESS_TYPE_NOT_SUPPORTED = 0x08
 
-MAX_HTTP_HEAD = 64 * 1024
+SOCKS_USERNAME_PASSWORD = 0x02
+METHOD_NAMES = {SOCKS_NO_AUTH: "'no authentication'",
+                SOCKS_USERNAME_PASSWORD: "'username/password' (--local-auth is on)"}
+#: how long the application has for its SOCKS5 handshake or HTTP request head
 HANDSHAKE_TIMEOUT = 30.0
 
 
@@ -72,6 +79,33 @@ class ProtocolViolation(Exception):
     """The local application spoke broken SOCKS5 or HTTP."""
 
 
+class LocalAuth:
+    """``--local-auth USER:PASS``: who may use the local proxy port. SOCKS5 clients log in with
+    username/password (RFC 1929), HTTP clients with ``Proxy-Authorization: Basic``. Both parts
+    are compared in constant time."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self._username = username.encode("utf-8")
+        self._password = password.encode("utf-8")
+
+    def matches(self, username: bytes, password: bytes) -> bool:
+        # & rather than and: both comparisons always run
+        return (hmac.compare_digest(username, self._username)
+                & hmac.compare_digest(password, self._password))
+
+    def basic_matches(self, authorization: str | None) -> bool:
+        """``Basic base64(user:pass)`` (RFC 7617) with the right credentials?"""
+        scheme, _, encoded = (authorization or "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True)
+        except ValueError:
+            return False
+        username, sep, password = decoded.partition(b":")
+        return bool(sep) and self.matches(username, password)
+
+
 def recv_exactly(sock: socket.socket, n: int) -> bytes:
     return _recv_exactly(sock, n, error=ProtocolViolation, what=" of the handshake")
 
@@ -82,13 +116,19 @@ class ProxyInbound(ThreadedListener):
 
     thread_name = "anytls-in"
 
-    def __init__(self, listen: tuple[str, int], client: Client) -> None:
+    def __init__(self, listen: tuple[str, int], client: Client, *,
+                 auth: LocalAuth | None = None) -> None:
         super().__init__(listen)
         self.client = client
+        self.auth = auth
 
     def start(self) -> None:
         super().start()
         log.info("SOCKS5/HTTP proxy listening on %s:%d", *self.address)
+        if self.auth is None and not ipaddress.ip_address(self.address[0]).is_loopback:
+            log.warning("the SOCKS5/HTTP port %s:%d is open to other machines without "
+                        "--local-auth: anyone who reaches it can use your server",
+                        *self.address)
 
     def _wake_all(self) -> None:
         super()._wake_all()
@@ -128,10 +168,13 @@ class ProxyInbound(ThreadedListener):
     def _socks5(self, conn: socket.socket, name: str) -> None:
         _, n_methods = recv_exactly(conn, 2)
         methods = recv_exactly(conn, n_methods)
-        if SOCKS_NO_AUTH not in methods:
+        wanted = SOCKS_NO_AUTH if self.auth is None else SOCKS_USERNAME_PASSWORD
+        if wanted not in methods:
             conn.sendall(bytes((SOCKS_VERSION, SOCKS_NO_ACCEPTABLE)))
-            raise ProtocolViolation("SOCKS5 client offers no 'no authentication' method")
-        conn.sendall(bytes((SOCKS_VERSION, SOCKS_NO_AUTH)))
+            raise ProtocolViolation(f"SOCKS5 client offers no {METHOD_NAMES[wanted]} method")
+        conn.sendall(bytes((SOCKS_VERSION, wanted)))
+        if self.auth is not None:
+            self._socks5_login(conn)
         version, command, _, atyp = recv_exactly(conn, 4)
         if version != SOCKS_VERSION:
             raise ProtocolViolation(f"SOCKS request version {version}")
@@ -156,6 +199,19 @@ class ProxyInbound(ThreadedListener):
             relay_stream(stream, conn, name=f"{name} {target}")
         finally:
             stream.close()
+
+    def _socks5_login(self, conn: socket.socket) -> None:
+        """RFC 1929: VER 1, ULEN, UNAME, PLEN, PASSWD; answered VER 1, STATUS (0: success), and
+        "If the server returns a `failure' (STATUS value other than X'00') status, it MUST
+        close the connection." (the caller closes it)"""
+        version, length = recv_exactly(conn, 2)
+        username = recv_exactly(conn, length)
+        (length,) = recv_exactly(conn, 1)
+        password = recv_exactly(conn, length)
+        ok = version == 0x01 and self.auth.matches(username, password)
+        conn.sendall(bytes((0x01, 0x00 if ok else 0x01)))
+        if not ok:
+            raise ProtocolViolation("SOCKS5 username/password rejected")
 
     def _udp_associate(self, conn: socket.socket, name: str) -> None:
         """UDP ASSOCIATE: relay until the SOCKS TCP connection closes (RFC 1928 §7)."""
@@ -196,56 +252,26 @@ class ProxyInbound(ThreadedListener):
     # ---- HTTP proxy ----
 
     def _http(self, conn: socket.socket, name: str) -> None:
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = conn.recv(8192)
-            if not chunk:
-                raise ProtocolViolation("connection closed inside the HTTP request head")
-            head += chunk
-            if len(head) > MAX_HTTP_HEAD:
-                conn.sendall(b"HTTP/1.1 431 Request Header Fields Too Large\r\n\r\n")
-                raise ProtocolViolation("HTTP request head too large")
-        head, _, body = head.partition(b"\r\n\r\n")
-        request_line, *header_lines = head.split(b"\r\n")
         try:
-            method, uri, version = request_line.decode("latin-1").split(" ")
-        except ValueError:
-            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
-            raise ProtocolViolation(f"bad HTTP request line {request_line[:80]!r}") from None
-        if method.upper() == "CONNECT":
-            host, _, port = uri.rpartition(":")
-            target = SocksAddr(host.strip("[]"), int(port)) if port.isdigit() and host else None
-            first = body
-        else:
-            url = urlsplit(uri)
-            if url.scheme.lower() != "http" or not url.hostname:
-                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
-                raise ProtocolViolation(f"not a proxy request: {method} {uri[:80]}")
-            target = SocksAddr(url.hostname, url.port or 80)
-            path = url.path or "/"
-            if url.query:
-                path += "?" + url.query
-            # origin-form request line; one request per connection (Connection: close)
-            kept = [h for h in header_lines if not h.lower().startswith(
-                (b"proxy-connection:", b"proxy-authorization:", b"connection:", b"keep-alive:"))]
-            first = b"\r\n".join([f"{method} {path} {version}".encode("latin-1"), *kept,
-                                  b"Connection: close", b"", b""]) + body
-        if target is None:
-            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
-            raise ProtocolViolation(f"bad CONNECT target {uri[:80]!r}")
-        stream = self._open(target, name)
+            head, rest = read_request(conn, time.monotonic() + HANDSHAKE_TIMEOUT)
+            request = parse_head(head, rest)
+        except BadRequest as exc:
+            conn.sendall(response(exc.status, REASONS[exc.status], str(exc)))
+            raise ProtocolViolation(f"HTTP {exc.status}: {exc}") from None
+        if self.auth is not None and not self.auth.basic_matches(request.authorization):
+            conn.sendall(response(407, REASONS[407], "proxy authentication required",
+                                  headers=b'Proxy-Authenticate: Basic realm="anytls-ref"\r\n'))
+            raise ProtocolViolation("HTTP proxy request without the right credentials (407)")
+        stream = self._open(request.target, name)
         if isinstance(stream, StreamOpenError):
-            message = (str(stream) or "error").encode("utf-8", errors="replace")[:200]
-            conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n"
-                         b"Connection: close\r\nContent-Length: " + str(len(message) + 1).encode()
-                         + b"\r\n\r\n" + message + b"\n")
+            conn.sendall(response(502, REASONS[502], str(stream) or "error"))
             return
         try:
-            if method.upper() == "CONNECT":
+            if request.tunnel:
                 conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            if first:
-                stream.sendall(first)
+            if request.first:
+                stream.sendall(request.first)
             conn.settimeout(None)
-            relay_stream(stream, conn, name=f"{name} {target}")
+            relay_stream(stream, conn, name=f"{name} {request.target}")
         finally:
             stream.close()
