@@ -33,7 +33,12 @@ class OpenStream(StreamEvent):
 
 
 class StreamClosed(StreamEvent):
-    """The peer closed this stream (cmdFIN): close it locally, send no FIN back."""
+    """This stream is over (the peer's cmdFIN, after ours or answered): close it locally."""
+
+
+class StreamFinished(StreamEvent):
+    """Server: the client is done sending on this stream (cmdFIN); the target gets EOF, and
+    its answer still goes until it ends (a half-close)."""
 
 
 class HeartbeatAnswered(StreamEvent):

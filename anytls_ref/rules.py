@@ -13,8 +13,10 @@ Server session states:
 
 Streams live inside ESTABLISHED: cmdSYN opens one (several may overlap: sing-anytls sends SYN 2
 before FIN 1; a stream id may be used again after its FIN: ssrlive clients reuse sid 1),
-cmdPSH carries its data, cmdFIN closes it. A FIN for an unknown stream is ignored, and FIN is
-never echoed (peers.md §2). Data for a stream that is closed is dropped; data for a stream id
+cmdPSH carries its data, cmdFIN says a side is done sending (decisions.md D40): the server
+half-closes toward its target and sends its own FIN when the target ends; the client answers a
+server's FIN at once, and after its own FIN still receives until the server's. A FIN for an
+unknown stream is ignored. Data for a stream that is closed is dropped; data for a stream id
 above every one the client opened with cmdSYN rejects the session (decisions.md D31).
 
 The client session is ESTABLISHED from the start (it sends cmdSettings first) and learns the
@@ -40,13 +42,24 @@ import enum
 from dataclasses import dataclass
 
 from .effects import (CloseSession, Effect, HeartbeatAnswered, NewPaddingScheme, Note, OpenStream,
-                      PeerVersion, Send, StreamClosed, StreamData, StreamReady)
+                      PeerVersion, Send, StreamClosed, StreamData, StreamFinished, StreamReady)
 from .errors import LocalProtocolError, Reason
 from .frame import Command, Frame, command_name, encode_frame
 from .settings import ClientSettings, ServerSettings, decode_alert, encode_alert
 from .version import PROTOCOL_VERSION, Features, client_features, server_negotiate
 
 ALERT_NO_SETTINGS = "client did not send its settings"
+
+#: decisions.md D40: after the client's FIN (its application's EOF) the server's answer may
+#: still come; the client waits for it while something arrives at least this often.
+FIN_LINGER = 5.0
+
+
+def fin_linger(server_answers_fin: bool | None) -> float:
+    """How long the client lingers after its FIN on a session whose server has, or has not
+    (False), answered such a FIN before. The Go servers never do (a FIN ends the whole stream
+    for them), so once one lingered in vain, later streams on that session close at once."""
+    return 0.0 if server_answers_fin is False else FIN_LINGER
 
 
 class Role(enum.Enum):
@@ -66,7 +79,9 @@ class Situation(enum.Enum):
 
     AWAIT_SETTINGS = "await-settings"  #: server, before cmdSettings
     ESTABLISHED = "established"  #: a command that concerns the whole session
-    OPEN_STREAM = "open sid"  #: a stream's command; its stream is open
+    OPEN_STREAM = "open sid"  #: a stream's command; its stream is open both ways
+    SENT_FIN = "sid after our FIN"  #: client: we sent FIN; the server's data still comes
+    GOT_FIN = "sid after its FIN"  #: server: the client sent FIN; the target's data still goes
     NEW_STREAM = "new sid"  #: server: a stream's command above every id the client opened
     OTHER_STREAM = "other sid"  #: a stream's command; not open (server: opened once, closed)
     CLOSED = "closed"
@@ -118,7 +133,9 @@ class _Rules:
 
     def __init__(self) -> None:
         self.state = State.ESTABLISHED
-        self.streams: set[int] = set()  #: open stream ids
+        self.streams: set[int] = set()  #: open stream ids (either direction still open)
+        self.sent_fin: set[int] = set()  #: of those, the ones we sent FIN on (client)
+        self.got_fin: set[int] = set()  #: of those, the ones the peer sent FIN on (server)
 
     def situation(self, frame: Frame) -> Situation:
         """The row of ``TABLE`` this frame meets."""
@@ -128,6 +145,10 @@ class _Rules:
             return Situation.AWAIT_SETTINGS
         if frame.command not in STREAM_COMMANDS:
             return Situation.ESTABLISHED
+        if frame.stream_id in self.sent_fin:
+            return Situation.SENT_FIN
+        if frame.stream_id in self.got_fin:
+            return Situation.GOT_FIN
         if frame.stream_id in self.streams:
             return Situation.OPEN_STREAM
         return self._not_open(frame.stream_id)
@@ -178,8 +199,9 @@ class _Rules:
         return [Note(f"PSH for unknown stream {frame.stream_id} ({len(frame.data)} bytes) dropped")]
 
     def _on_fin(self, frame: Frame) -> list[Effect]:
-        # "Notifies the other party to close the Stream corresponding to the streamId."
-        self.streams.discard(frame.stream_id)
+        # "Notifies the other party to close the Stream corresponding to the streamId." After our
+        # own FIN this ends the stream (decisions.md D40).
+        self._forget(frame.stream_id)
         return [*_skipped(frame), StreamClosed(frame.stream_id)]
 
     def _ignore(self, frame: Frame) -> list[Effect]:
@@ -189,15 +211,24 @@ class _Rules:
     # -- local actions --
 
     def close_stream(self, stream_id: int) -> list[Effect]:
-        """We end stream ``stream_id``: send FIN unless the peer already closed it."""
-        if stream_id not in self.streams or self.state is State.CLOSED:
+        """We are done with stream ``stream_id`` both ways: FIN unless the stream is over on the
+        wire already (the peer's FIN came, or we sent ours)."""
+        fin_due = stream_id in self.streams and stream_id not in self.sent_fin
+        self._forget(stream_id)
+        if not fin_due or self.state is State.CLOSED:
             return []
-        self.streams.discard(stream_id)
         return [Send(encode_frame(Command.FIN, stream_id))]
+
+    def _forget(self, stream_id: int) -> None:
+        self.streams.discard(stream_id)
+        self.sent_fin.discard(stream_id)
+        self.got_fin.discard(stream_id)
 
     def closed(self) -> None:
         self.state = State.CLOSED
         self.streams.clear()
+        self.sent_fin.clear()
+        self.got_fin.clear()
 
 
 class ServerRules(_Rules):
@@ -259,6 +290,19 @@ class ServerRules(_Rules):
 
     def _on_syn_open(self, frame: Frame) -> list[Effect]:
         return [Note(f"SYN for open stream {frame.stream_id} ignored"), *_skipped(frame)]
+
+    def _on_fin_half(self, frame: Frame) -> list[Effect]:
+        # "Notifies the other party to close the Stream corresponding to the streamId": the
+        # client is done sending. Its target hears EOF, and what the target still sends goes on
+        # until the target ends, then our FIN closes the stream (a half-close, decisions.md D40).
+        self.got_fin.add(frame.stream_id)
+        return [*_skipped(frame), StreamFinished(frame.stream_id)]
+
+    def _on_syn_half_closed(self, frame: Frame) -> list[Effect]:
+        # a stream id opened again after the client's FIN while the target still sends (ssrlive
+        # reuses sid 1): that answer is no longer wanted; the old stream ends, the new one opens
+        self._forget(frame.stream_id)
+        return [StreamClosed(frame.stream_id), *self._on_syn(frame)]
 
     def _on_psh_new(self, frame: Frame) -> list[Effect]:
         if not frame.data:
@@ -371,6 +415,22 @@ class ClientRules(_Rules):
         return [StreamReady(frame.stream_id, text, reason_of_peer_text(Command.SYNACK, text)),
                 StreamClosed(frame.stream_id)]
 
+    def _on_fin_answered(self, frame: Frame) -> list[Effect]:
+        # The server is done sending, and so is this stream: Go servers have forgotten it already
+        # (they ignore our FIN), ssrlive 0.5 releases it only once both sides sent FIN. The FIN
+        # goes out before the session can carry the next stream (decisions.md D40).
+        self._forget(frame.stream_id)
+        return [*_skipped(frame), Send(encode_frame(Command.FIN, frame.stream_id)),
+                StreamClosed(frame.stream_id)]
+
+    def finish_stream(self, stream_id: int) -> list[Effect]:
+        """Our side of ``stream_id`` is done sending (the application's EOF): FIN, and the
+        server's data still comes until its FIN (a half-close, decisions.md D40)."""
+        if stream_id not in self.streams or stream_id in self.sent_fin:
+            return []
+        self.sent_fin.add(stream_id)
+        return [Send(encode_frame(Command.FIN, stream_id))]
+
     def _on_synack_other(self, frame: Frame) -> list[Effect]:
         return [Note(f"SYNACK for unknown stream {frame.stream_id} ignored")]
 
@@ -445,9 +505,16 @@ TABLE: dict[tuple[Role, Situation, int], Rule] = {
     (Role.SERVER, Situation.NEW_STREAM, Command.SYNACK): _SERVER_SYNACK,
     (Role.SERVER, Situation.OPEN_STREAM, Command.SYN): Rule("_on_syn_open", "Note", "Note Note"),
     (Role.SERVER, Situation.OPEN_STREAM, Command.PSH): Rule("_on_psh", "", "StreamData"),
-    (Role.SERVER, Situation.OPEN_STREAM, Command.FIN): Rule("_on_fin", "StreamClosed",
-                                                            "Note StreamClosed"),
+    (Role.SERVER, Situation.OPEN_STREAM, Command.FIN): Rule("_on_fin_half", "StreamFinished",
+                                                            "Note StreamFinished"),
     (Role.SERVER, Situation.OPEN_STREAM, Command.SYNACK): _SERVER_SYNACK,
+    # the client sent FIN; its target's answer still goes (D40)
+    (Role.SERVER, Situation.GOT_FIN, Command.SYN): Rule("_on_syn_half_closed",
+                                                        "StreamClosed OpenStream",
+                                                        "StreamClosed Note OpenStream"),
+    (Role.SERVER, Situation.GOT_FIN, Command.PSH): Rule("_on_psh_other", "", "Note"),
+    (Role.SERVER, Situation.GOT_FIN, Command.FIN): Rule("_skip", "", "Note"),
+    (Role.SERVER, Situation.GOT_FIN, Command.SYNACK): _SERVER_SYNACK,
     # a stream id opened before and closed since: SYN opens it again (ssrlive reuses sid 1),
     # late data and FIN are dropped (D11, D23)
     (Role.SERVER, Situation.OTHER_STREAM, Command.SYN): Rule("_on_syn", "OpenStream",
@@ -459,10 +526,18 @@ TABLE: dict[tuple[Role, Situation, int], Rule] = {
     **{(Role.CLIENT, Situation.ESTABLISHED, c): r for c, r in _CLIENT_SESSION.items()},
     (Role.CLIENT, Situation.OPEN_STREAM, Command.SYN): _CLIENT_SYN,
     (Role.CLIENT, Situation.OPEN_STREAM, Command.PSH): Rule("_on_psh", "", "StreamData"),
-    (Role.CLIENT, Situation.OPEN_STREAM, Command.FIN): Rule("_on_fin", "StreamClosed",
-                                                            "Note StreamClosed"),
+    (Role.CLIENT, Situation.OPEN_STREAM, Command.FIN): Rule("_on_fin_answered",
+                                                            "Send:FIN StreamClosed",
+                                                            "Note Send:FIN StreamClosed"),
     (Role.CLIENT, Situation.OPEN_STREAM, Command.SYNACK): Rule("_on_synack", "StreamReady",
                                                                "StreamReady StreamClosed"),
+    # we sent FIN (the application's EOF); the server's answer still comes, its FIN ends it (D40)
+    (Role.CLIENT, Situation.SENT_FIN, Command.SYN): _CLIENT_SYN,
+    (Role.CLIENT, Situation.SENT_FIN, Command.PSH): Rule("_on_psh", "", "StreamData"),
+    (Role.CLIENT, Situation.SENT_FIN, Command.FIN): Rule("_on_fin", "StreamClosed",
+                                                         "Note StreamClosed"),
+    (Role.CLIENT, Situation.SENT_FIN, Command.SYNACK): Rule("_on_synack", "StreamReady",
+                                                            "StreamReady StreamClosed"),
     (Role.CLIENT, Situation.OTHER_STREAM, Command.SYN): _CLIENT_SYN,
     (Role.CLIENT, Situation.OTHER_STREAM, Command.PSH): Rule("_on_psh_other", "", "Note"),
     (Role.CLIENT, Situation.OTHER_STREAM, Command.FIN): Rule("_skip", "", "Note"),

@@ -19,6 +19,7 @@ from anytls_ref.effects import (
     Send,
     StreamClosed,
     StreamData,
+    StreamFinished,
     StreamReady,
 )
 from anytls_ref.errors import LocalProtocolError, Reason
@@ -63,11 +64,13 @@ def sent(effects) -> list[Frame]:
 
 def server(state: str = "established", min_version: int = 1) -> ServerRules:
     rules = ServerRules(MD5, DEFAULT_SCHEME, min_version=min_version)
-    if state in ("established", "stream-open", "stream-ended"):
+    if state in ("established", "stream-open", "stream-ended", "got-fin"):
         rules.receive(settings())
-    if state in ("stream-open", "stream-ended"):
+    if state in ("stream-open", "stream-ended", "got-fin"):
         rules.receive(frame(Command.SYN, 1))
     if state == "stream-ended":
+        rules.close_stream(1)
+    if state == "got-fin":
         rules.receive(frame(Command.FIN, 1))
     if state == "closed":
         rules.closed()
@@ -76,8 +79,10 @@ def server(state: str = "established", min_version: int = 1) -> ServerRules:
 
 def client(state: str = "established") -> ClientRules:
     rules = ClientRules("anytls-ref/test", MD5)
-    if state == "stream-open":
+    if state in ("stream-open", "sent-fin"):
         rules.open_stream(1)
+    if state == "sent-fin":
+        rules.finish_stream(1)
     if state == "closed":
         rules.closed()
     return rules
@@ -91,10 +96,12 @@ SITUATED = {
     (Role.SERVER, Situation.ESTABLISHED): lambda: server("established"),
     (Role.SERVER, Situation.NEW_STREAM): lambda: server("established"),
     (Role.SERVER, Situation.OPEN_STREAM): lambda: server("stream-open"),
+    (Role.SERVER, Situation.GOT_FIN): lambda: server("got-fin"),
     (Role.SERVER, Situation.OTHER_STREAM): lambda: server("stream-ended"),
     (Role.SERVER, Situation.CLOSED): lambda: server("closed"),
     (Role.CLIENT, Situation.ESTABLISHED): lambda: client("established"),
     (Role.CLIENT, Situation.OPEN_STREAM): lambda: client("stream-open"),
+    (Role.CLIENT, Situation.SENT_FIN): lambda: client("sent-fin"),
     (Role.CLIENT, Situation.OTHER_STREAM): lambda: client("established"),
     (Role.CLIENT, Situation.CLOSED): lambda: client("closed"),
 }
@@ -123,7 +130,8 @@ def describe(effect) -> str:
 
 
 def test_table_covers_every_command_in_every_situation():
-    stream_rows = {Situation.OPEN_STREAM, Situation.OTHER_STREAM, Situation.NEW_STREAM}
+    stream_rows = {Situation.OPEN_STREAM, Situation.OTHER_STREAM, Situation.NEW_STREAM,
+                   Situation.SENT_FIN, Situation.GOT_FIN}
     for role, situation in SITUATED:
         commands = {c for (r, s, c) in TABLE if (r, s) == (role, situation)}
         if situation in stream_rows:
@@ -276,10 +284,13 @@ def test_fin_for_an_unknown_stream_is_ignored():
     assert rules.streams == {1}
 
 
-def test_fin_is_not_echoed():
+def test_a_client_fin_half_closes_and_our_fin_follows_when_the_target_ends():
+    # decisions.md D40: the client is done sending; the target's answer still goes
     rules = server("stream-open")
-    assert rules.receive(frame(Command.FIN, 1)) == [StreamClosed(1)]
-    assert rules.close_stream(1) == []  # the peer closed it: no FIN back
+    assert rules.receive(frame(Command.FIN, 1)) == [StreamFinished(1)]
+    assert rules.receive(frame(Command.FIN, 1)) == []  # a second FIN changes nothing
+    assert sent(rules.close_stream(1)) == [Frame(Command.FIN, 1)]  # the target ended
+    assert rules.close_stream(1) == [] and rules.streams == set()
 
 
 def test_local_close_sends_fin_once():
@@ -294,7 +305,9 @@ def test_overlapping_streams_syn_2_before_fin_1():
     assert rules.receive(frame(Command.SYN, 2)) == [OpenStream(2)]
     assert rules.receive(frame(Command.PSH, 2, b"b")) == [StreamData(2, b"b")]
     assert rules.receive(frame(Command.PSH, 1, b"a")) == [StreamData(1, b"a")]
-    assert rules.receive(frame(Command.FIN, 1)) == [StreamClosed(1)]
+    assert rules.receive(frame(Command.FIN, 1)) == [StreamFinished(1)]
+    assert rules.streams == {1, 2}
+    assert sent(rules.close_stream(1)) == [Frame(Command.FIN, 1)]
     assert rules.streams == {2}
 
 
@@ -302,8 +315,13 @@ def test_stream_id_reused_after_fin():
     # ssrlive clients open every stream as sid 1 (peers.md §2; D11)
     rules = server("stream-open")
     rules.receive(frame(Command.FIN, 1))
+    rules.close_stream(1)  # its target ended: our FIN, the stream is over both ways
     assert rules.receive(frame(Command.SYN, 1)) == [OpenStream(1)]
     assert rules.receive(frame(Command.PSH, 1, b"again")) == [StreamData(1, b"again")]
+    # and opened again while its target still answered the old one (D40): the old one ends
+    rules.receive(frame(Command.FIN, 1))
+    assert rules.receive(frame(Command.SYN, 1)) == [StreamClosed(1), OpenStream(1)]
+    assert rules.receive(frame(Command.PSH, 1, b"third")) == [StreamData(1, b"third")]
 
 
 def test_empty_psh_gives_no_stream_data():
@@ -315,11 +333,14 @@ def test_psh_for_a_closed_stream_is_dropped():
     # late data of a stream the client opened and one side closed (decisions.md D23)
     rules = server("stream-open")
     rules.receive(frame(Command.SYN, 3))
-    rules.receive(frame(Command.FIN, 1))
-    for sid in (1, 2):  # closed, and never opened but below an opened id: both just dropped
+    rules.receive(frame(Command.SYN, 4))
+    rules.close_stream(1)
+    rules.receive(frame(Command.FIN, 4))
+    # closed, never opened but below an opened id, and after the client's own FIN: dropped
+    for sid in (1, 2, 4):
         (effect,) = rules.receive(frame(Command.PSH, sid, b"late"))
         assert isinstance(effect, Note)
-    assert rules.state is State.ESTABLISHED and rules.streams == {3}
+    assert rules.state is State.ESTABLISHED and rules.streams == {3, 4}
 
 
 @pytest.mark.spec("SESS-MAY-REJECT")
@@ -392,8 +413,16 @@ def test_synack_error_text_is_never_empty_and_at_most_1024_bytes():
 
 def test_stream_result_for_a_closed_stream_sends_nothing():
     rules = server("stream-open")
-    rules.receive(frame(Command.FIN, 1))
+    rules.close_stream(1)
     assert rules.stream_result(1, None) == []
+
+
+def test_stream_result_after_the_client_s_fin_is_still_sent():
+    # the client finished sending (a request, then FIN) before the dial was done: the answer
+    # is still wanted, and cmdSYNACK says whether it will come (D40)
+    rules = server("stream-open")
+    rules.receive(frame(Command.FIN, 1))
+    assert sent(rules.stream_result(1, None)) == [Frame(Command.SYNACK, 1)]
 
 
 # ---- client ---------------------------------------------------------------------------------
@@ -412,6 +441,29 @@ def test_client_open_stream_sends_syn_and_refuses_an_open_sid():
     assert rules.open_stream(1) == encode_frame(Command.SYN, 1)
     with pytest.raises(LocalProtocolError):
         rules.open_stream(1)
+
+
+def test_client_answers_the_server_s_fin_before_anything_else_can_be_sent():
+    # decisions.md D40: the FIN answer is the first effect, ahead of the stream's end (after
+    # which the session may carry the next stream)
+    rules = client("stream-open")
+    effects = rules.receive(frame(Command.FIN, 1))
+    assert effects == [Send(encode_frame(Command.FIN, 1)), StreamClosed(1)]
+    assert rules.streams == set() and rules.close_stream(1) == []
+
+
+def test_client_half_close_keeps_the_server_s_answer_and_its_fin_ends_the_stream():
+    rules = client("stream-open")
+    assert sent(rules.finish_stream(1)) == [Frame(Command.FIN, 1)]
+    assert rules.finish_stream(1) == []  # once
+    assert rules.receive(frame(Command.PSH, 1, b"answer")) == [StreamData(1, b"answer")]
+    assert rules.receive(frame(Command.FIN, 1)) == [StreamClosed(1)]  # no FIN back: ours went
+    assert rules.streams == set()
+
+
+def test_client_full_close_after_its_half_close_sends_nothing_more():
+    rules = client("sent-fin")
+    assert rules.close_stream(1) == [] and rules.streams == set()
 
 
 def test_client_cannot_open_a_stream_on_a_closed_session():

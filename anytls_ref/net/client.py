@@ -117,6 +117,11 @@ class ClientSession(Session):
         self._heart = threading.Condition()
         self.heartbeats_answered = 0
         self.alive_at = self.created
+        #: whether the server answers our FIN with its own (None: not seen yet; D40)
+        self.server_answers_fin: bool | None = None
+        #: open_stream calls between taking this session and its stream being registered (under
+        #: the client's lock): the session is not idle meanwhile, whatever its streams say
+        self.opening = 0
 
     @property
     def server_version(self) -> int | None:
@@ -192,6 +197,16 @@ class ClientSession(Session):
     def stream_closed(self, stream: Stream) -> None:
         super().stream_closed(stream)
         self.client.stream_done(self)
+
+    def stream_finished(self, stream: Stream) -> None:
+        super().stream_finished(stream)
+        self.client.stream_done(self)  # a stream we are done sending on does not keep it busy
+
+    @property
+    def busy(self) -> bool:
+        """A stream is being opened or still sends on this session (D40: one we finished,
+        whose answer may still come, does not count: Go servers never send their FIN for it)."""
+        return self.opening > 0 or any(s.sending for s in tuple(self.streams.values()))
 
     def open_stream(self, target: SocksAddr, initial: bytes = b"") -> Stream:
         """Send SYN + PSH(address + initial) (after cmdSettings on a new session) as one write."""
@@ -289,6 +304,7 @@ class Client:
             tls.close()
             raise
         session = ClientSession(self, tls, seq, scheme, Padder(scheme, self._rng))
+        session.opening = 1  # for the stream it is made for
         with self._lock:
             self._sessions.add(session)
         session.reader = threading.Thread(target=session.run_reader, name=f"anytls-sess-{seq}")
@@ -321,10 +337,13 @@ class Client:
                 while self._reuse_ok and (taken := self._pool.take()) is not None:
                     if not taken[1].closed.is_set():
                         session = taken[1]
+                        session.opening += 1
                         break
             if (session is None or self.heartbeats is None
                     or self.heartbeats.alive_for_reuse(session)):
                 return session
+            with self._lock:
+                session.opening -= 1
             # it did not answer its heartbeat and is dropped: the next idle one, or a new one
 
     def _drop_idle(self, session: ClientSession) -> None:
@@ -346,7 +365,7 @@ class Client:
             # [REUSE-RETURN-IDLE] "if the event loop of the corresponding Session does not
             # encounter an error, the Session is put into the "idle session pool""
             if (self._reuse_ok and not session.closed.is_set() and not self._closing.is_set()
-                    and not session.streams):
+                    and not session.busy):
                 session.alive_at = now = time.monotonic()
                 self._pool.put(session.seq, session, now)
                 return
@@ -389,6 +408,9 @@ class Client:
             stream = session.open_stream(target, initial)
         except (AnyTLSError, OSError) as exc:
             raise StreamOpenError(f"session failed: {exc}", Reason.SESSION_CLOSED) from exc
+        finally:
+            with self._lock:
+                session.opening -= 1  # registered (or failed): its streams tell from now on
         started = time.monotonic()
         plan = open_plan(stream.stream_id, session.server_version,
                          fast_open=self.config.fast_open)

@@ -18,6 +18,7 @@ import struct
 import time
 
 from ..errors import AnyTLSError, Reason, StreamOpenError
+from ..rules import fin_linger
 from ..socksaddr import SocksAddr, encode_socksaddr
 from .client import Client
 from .httpproxy import REASONS, BadRequest, parse_head, read_request, response
@@ -196,7 +197,7 @@ class ProxyInbound(ThreadedListener):
         try:
             self._socks_reply(conn, REP_SUCCEEDED)
             conn.settimeout(None)
-            relay_stream(stream, conn, name=f"{name} {target}")
+            self._relay(stream, conn, f"{name} {target}")
         finally:
             stream.close()
 
@@ -272,6 +273,15 @@ class ProxyInbound(ThreadedListener):
             if request.first:
                 stream.sendall(request.first)
             conn.settimeout(None)
-            relay_stream(stream, conn, name=f"{name} {request.target}")
+            self._relay(stream, conn, f"{name} {request.target}")
         finally:
             stream.close()
+
+    @staticmethod
+    def _relay(stream: Stream, conn: socket.socket, name: str) -> None:
+        """Relay; after the application's EOF, linger for the server's answer (D40)."""
+        session = stream.session
+        answered = relay_stream(stream, conn, name=name,
+                                linger=fin_linger(session.server_answers_fin))
+        if answered is not None:
+            session.server_answers_fin = answered

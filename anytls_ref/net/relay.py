@@ -1,9 +1,9 @@
 """Copy loops: stream ↔ socket (both roles) and socket ↔ socket (the server's fallback).
 
-anytls has no half-close ("cmdFIN ... a.k.a EOF mark" closes the whole stream), so in
-``relay_stream`` when either direction ends, both do: the other side is shut down, which wakes
-its blocked reader. The fallback relay (``relay_sockets``) is plain TCP on both sides and keeps
-TCP's half-close, so a visitor sees exactly what the fallback service itself would show it.
+In ``relay_stream`` a stream's end ends the socket; the socket's EOF ends the stream, except
+that the client keeps receiving after its application's EOF, for a half-close (decisions.md
+D40). The fallback relay (``relay_sockets``) is plain TCP on both sides and keeps TCP's
+half-close, so a visitor sees exactly what the fallback service itself would show it.
 """
 
 from __future__ import annotations
@@ -75,26 +75,40 @@ def _wait_for_hangup(sock: socket.socket | ThreadSafeTLS) -> None:
     poller.poll()
 
 
-def relay_stream(stream: Stream, sock: socket.socket, *, name: str) -> None:
-    """Copy both ways between ``stream`` and ``sock`` until either ends; closes the stream.
+def relay_stream(stream: Stream, sock: socket.socket, *, name: str,
+                 linger: float | None = None) -> bool | None:
+    """Copy both ways between ``stream`` and ``sock`` until both end; closes the stream.
 
     The session reader writes the stream's data into ``sock`` (Stream.attach_sink: no thread
     hand-off per frame) and shuts ``sock`` down when the stream ends, which ends the loop here;
     the calling thread copies socket → stream. The caller still owns (and closes) ``sock``.
+
+    EOF from ``sock`` (decisions.md D40): with ``linger`` None (the server: its target ended)
+    the stream is closed, cmdFIN and all; with a number (the client: its application finished
+    sending, perhaps only half-closed) cmdFIN goes out and the peer's data still goes into
+    ``sock`` until the peer's FIN, or until nothing has come for ``linger`` seconds. Returns
+    whether that FIN came (None: no linger took place).
     """
     stream.attach_sink(sock)
     # received straight behind room for the frame header: one buffer, no copies; anonymous
     # memory is resident only once written, so a stream that sends little does not cost 64 KiB
     buf = memoryview(mmap.mmap(-1, HEADER_SIZE + PSH_DATA_SIZE))
     data = buf[HEADER_SIZE:]
+    at_eof = False
+    peer_fin = None
     try:
         while n := sock.recv_into(data):
             stream.send_in_place(buf, n)
+        at_eof = True
     except (OSError, AnyTLSError) as exc:
         log.debug("%s: socket → stream ended: %s", name, exc)
     finally:
-        _shutdown(sock)  # no half-close in anytls: the other direction ends too
-        stream.close()  # socket EOF → FIN (unless the peer's FIN ended the loop)
+        if at_eof and linger is not None:
+            stream.finish()
+            peer_fin = stream.wait_closed(linger)
+        _shutdown(sock)  # both directions of the socket end now
+        stream.close()  # FIN, unless the stream is over on the wire already
+    return peer_fin
 
 
 def relay_sockets(a: socket.socket | ThreadSafeTLS, b: socket.socket, *, name: str) -> None:

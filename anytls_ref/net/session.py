@@ -20,7 +20,7 @@ import socket
 import ssl
 import threading
 
-from ..effects import CloseSession, Note, Send, StreamClosed, StreamData
+from ..effects import CloseSession, Note, Send, StreamClosed, StreamData, StreamFinished
 from ..errors import AnyTLSError, ConnectionClosed, Reason
 from ..frame import (
     FRAME_HEADER,
@@ -148,6 +148,13 @@ class Session:
             effects = self.rules.close_stream(stream.stream_id)
         self._apply_all(effects, quiet=True)
 
+    def stream_finished(self, stream: Stream) -> None:
+        """Client: we are done sending on ``stream`` (its application's EOF): our FIN goes
+        out, and the stream stays for what the server still sends (decisions.md D40)."""
+        with self._state_lock:
+            effects = self.rules.finish_stream(stream.stream_id)
+        self._apply_all(effects, quiet=True)
+
     # ---- reading ----
 
     def run_reader(self, initial: bytes = b"") -> None:
@@ -244,6 +251,10 @@ class Session:
             self.on_stream_gone()  # before the stream's user can hear of its end
             if stream is not None:
                 stream.peer_closed()
+        elif isinstance(effect, StreamFinished):
+            stream = self.streams.get(effect.stream_id)
+            if stream is not None:
+                stream.peer_finished()
         elif isinstance(effect, CloseSession):
             # [SESS-ALERT-LOG-CLOSE] "The client needs to read it and print it to the log, then
             # both parties close the session." (the reader ends, _finish closes the socket)

@@ -53,7 +53,9 @@ class Stream:
         self._cond = threading.Condition()
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
-        self._peer_closed = False  # cmdFIN received
+        self._peer_closed = False  # the stream is over on the peer's side (cmdFIN)
+        self._peer_finished = False  # server: the client is done sending (cmdFIN, half-close)
+        self._finished = False  # client: we are done sending (our cmdFIN went out)
         self._closed = False  # closed on our side
         self._error: BaseException | None = None  # the session died
         #: client side: what the session has heard of the stream's opening (None: nothing yet)
@@ -140,12 +142,12 @@ class Stream:
             if not events and orphaned_at is None:
                 self.session.probe_peer()
 
-    def _shutdown_sink(self) -> None:
-        """No half-close in anytls: when the stream ends, so does the attached socket (this
-        also wakes the relay blocked in its recv)."""
+    def _shutdown_sink(self, how: int = socket.SHUT_RDWR) -> None:
+        """When the stream ends, so does the attached socket (this also wakes the relay blocked
+        in its recv); when the peer only finished sending, its EOF is passed on (SHUT_WR)."""
         if self._sink is not None:
             try:
-                socket.socket.shutdown(self._sink, socket.SHUT_RDWR)
+                socket.socket.shutdown(self._sink, how)
             except OSError:
                 pass
 
@@ -156,6 +158,14 @@ class Stream:
                 self.answer = OpenResult(Reason.STREAM_CLOSED, "stream closed by the server")
             self._cond.notify_all()
         self._shutdown_sink()
+
+    def peer_finished(self) -> None:
+        """Server: the client is done sending (cmdFIN); the target hears EOF, and what it still
+        sends goes on (decisions.md D40)."""
+        with self._cond:
+            self._peer_finished = True
+            self._cond.notify_all()
+        self._shutdown_sink(socket.SHUT_WR)
 
     def session_failed(self, error: BaseException, reason: Reason) -> None:
         with self._cond:
@@ -230,7 +240,7 @@ class Stream:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while not self._chunks:
-                if self._peer_closed or self._closed:
+                if self._peer_closed or self._peer_finished or self._closed:
                     return b""
                 if self._error is not None:
                     raise ConnectionClosed(f"session closed: {self._error}")
@@ -251,7 +261,7 @@ class Stream:
         return chunk
 
     def sendall(self, data: bytes) -> None:
-        if self._closed or self._peer_closed:
+        if not self.sending:
             raise ConnectionClosed("stream is closed")
         self.session.send_data(self.stream_id, data)
         self.bytes_out += len(data)
@@ -259,7 +269,7 @@ class Stream:
     def send_in_place(self, buf: bytearray | memoryview, length: int) -> None:
         """Like sendall(buf[HEADER_SIZE:HEADER_SIZE+length]); the header goes into buf's first
         HEADER_SIZE bytes (the relay's fast path: no copy of the data)."""
-        if self._closed or self._peer_closed:
+        if not self.sending:
             raise ConnectionClosed("stream is closed")
         self.session.send_in_place(self.stream_id, buf, length)
         self.bytes_out += length
@@ -268,8 +278,35 @@ class Stream:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def sending(self) -> bool:
+        """Our direction is open: not closed, not finished, not ended by the peer."""
+        return not (self._closed or self._finished or self._peer_closed)
+
+    def finish(self) -> None:
+        """Client: we are done sending (the application's EOF): cmdFIN goes out, and the
+        server's data still comes until its own FIN (decisions.md D40)."""
+        with self._cond:
+            if not self.sending:
+                return
+            self._finished = True
+        self.session.stream_finished(self)
+
+    def wait_closed(self, idle: float) -> bool:
+        """Client, after ``finish``: block until the server's FIN (True), or until the session
+        ends, or nothing has arrived for ``idle`` seconds (False)."""
+        with self._cond:
+            while not (self._peer_closed or self._closed or self._error):
+                seen = self.bytes_in
+                self._cond.wait(idle)
+                if self.bytes_in == seen and not (self._peer_closed or self._closed
+                                                  or self._error):
+                    return False
+            return self._peer_closed
+
     def close(self) -> None:
-        """Close on our side: sends cmdFIN unless the peer closed first (FIN is never echoed)."""
+        """Done with the stream both ways: cmdFIN unless the stream is over on the wire already
+        (the peer's FIN came, or ours went out)."""
         with self._cond:
             if self._closed:
                 return
