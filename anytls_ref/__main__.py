@@ -113,10 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--heartbeat", type=float, metavar="SECONDS",
                    help="active keepalive: probe idle sessions of v2 servers with cmdHeartRequest "
                         "every SECONDS, and drop those that do not answer")
+    c.add_argument("--wait-synack", action="store_true",
+                   help="answer the SOCKS5/HTTP client only once the server confirms the stream "
+                        "(cmdSYNACK): a refused target is an error reply, at the cost of a "
+                        "round trip per connection (by default the client answers at once, as "
+                        "the Go clients do, and a refused target closes the connection)")
     c.add_argument("--fast-open", action="store_true",
-                   help="answer the SOCKS5/HTTP client before the server confirms the stream "
-                        "(cmdSYNACK), as the Go clients do: a round trip less per new stream, "
-                        "but a refused target shows as a closed connection, not an error reply")
+                   help="answer at once: now the default, accepted so old command lines still run")
     c.add_argument("--trace", action="store_true", help="log one line per frame")
 
     d = sub.add_parser("demo", help="show the main job on loopback: server, client, a page fetched")
@@ -196,7 +199,7 @@ def run_client(args) -> int:
     config = ClientConfig(server=server, password=password, sni=sni, insecure=insecure,
                           ca_file=readable_file(args.ca, "CA file"), params=params,
                           disable_reuse=args.disable_reuse, trace=args.trace,
-                          heartbeat=args.heartbeat, fast_open=args.fast_open)
+                          heartbeat=args.heartbeat, wait_synack=args.wait_synack)
     listen = host_port(args.listen, what="listen address")
     try:
         client = Client(config)

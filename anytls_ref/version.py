@@ -124,8 +124,8 @@ class Wait:
 class OpenPlan:
     """How the client treats a stream once its cmdSYN is written."""
 
-    #: the stream is handed to the application only once the server has answered (D34);
-    #: False: at once, and an error answer closes it later (D39)
+    #: the stream is handed to the application only once the server has answered; False: at
+    #: once, and an error answer closes it later (decisions.md D34)
     wait: bool
     #: seconds after cmdSYN within which an answer must come, or the session is stuck and is
     #: closed; None: no answer is watched for
@@ -134,14 +134,18 @@ class OpenPlan:
     assume_v1_after: float | None = None
 
 
-def open_plan(stream_id: int, server_version: int | None, *, fast_open: bool) -> OpenPlan:
-    """The plan for a stream the client opens; ``server_version`` as known at that moment."""
-    if (server_version is None and stream_id > 1) or (server_version or 2) < 2:
+def open_plan(stream_id: int, server_version: int | None, *, wait: bool) -> OpenPlan:
+    """The plan for a stream the client opens; ``server_version`` as known at that moment.
+
+    ``wait`` (see ``waits_for_answer``): the stream is handed out only once the server has
+    answered; otherwise at once, with Go's watchdog in the background."""
+    version_1 = server_version is not None and server_version < 2
+    if version_1 or (server_version is None and stream_id > 1):
         # no cmdServerSettings during the first stream, or an old version in it: "The client
         # doesn't receive the version prompt from cmdServerSettings, defaults to version 1, and
         # doesn't enable version 2 features." A version-1 server never answers cmdSYN.
         return OpenPlan(wait=False, deadline=None)
-    if fast_open:
+    if not wait:
         # [V2-SYNACK-TIMEOUT] nobody waits, but Go's watchdog is kept: "if no reply is received
         # for a long time, it means there may be a network problem, and the client can close
         # the stuck connection in advance."
@@ -155,6 +159,20 @@ def open_plan(stream_id: int, server_version: int | None, *, fast_open: bool) ->
     # waits for the server's dial
     return OpenPlan(wait=True,
                     deadline=SYNACK_WATCHDOG if stream_id >= 2 else FIRST_STREAM_TIMEOUT)
+
+
+def waits_for_answer(*, wait_synack: bool, data_sent: bool) -> bool:
+    """Does the client hold its application until the server has answered the stream?
+
+    Waiting costs a round trip before the application may send (measured at 100 ms RTT: a
+    reused session's first byte 2.0x the Go clients', spec_notes/performance.md), so by default
+    the client answers at once, as the Go clients do, and a refused target closes the
+    application's connection (decisions.md D34). Two cases still wait: ``wait_synack`` (the
+    ``--wait-synack`` option, for applications that want a SOCKS5 error reply), and a stream
+    whose application data went out with cmdSYN already (an HTTP proxy request: the answer comes
+    before the response could, so waiting is free, and a refusal can still be an HTTP 502).
+    """
+    return wait_synack or data_sent
 
 
 def open_outcome(plan: OpenPlan, *, elapsed: float, answer: OpenResult | None,

@@ -59,8 +59,9 @@ OURS = "anytls_ref"
 #: our code from another tree (--before DIR): the same-run "before" of a change
 BEFORE = "anytls_ref@before"
 BEFORE_TREE: str | None = None
-#: our client with --fast-open (answers SOCKS5 before cmdSYNACK, as the Go clients do; D39)
-FAST = "anytls_ref+fast-open"
+#: our client with --wait-synack (answers SOCKS5 only after cmdSYNACK: the default before D34
+#: was revised)
+FAST = "anytls_ref+wait-synack"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # target protocol: 1 byte mode + u64 length
@@ -304,7 +305,7 @@ def start_client(impl: str, port: int, server_port: int) -> subprocess.Popen:
         return _py_spawn(f"ours-client-{port}", [
             "-m", "anytls_ref", "--log-level", "warning", "client", "-l", f"{LOOPBACK}:{port}",
             "-s", f"{LOOPBACK}:{server_port}", "-p", PASSWORD, "--insecure", "--sni", "localhost",
-            *(["--fast-open"] if impl == FAST else [])], _ours_env(impl))
+            *(["--wait-synack"] if impl == FAST else [])], _ours_env(impl))
     return peer_mod.get_peer(impl).start_client(WORK, port, server_port, PASSWORD)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .matrix import CLOSED_LATE, FAST_OPEN
+from .matrix import CLOSED_LATE, OURS, WAIT_SYNACK
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,13 @@ EXPECTED: dict[tuple[str, str, str], Expected] = {
     # anytls_ref client → anytls-rs server
     ("anytls_ref", "anytls-rs", "http"): _RS_SERVER_NO_FIN,
     ("anytls_ref", "anytls-rs", "reuse"): _RS_SERVER_NO_FIN,
-    # anytls_ref --fast-open client → mihomo server
-    (FAST_OPEN, "mihomo", "fast-open-refused"): Expected(
+    # anytls_ref client (it answers before cmdSYNACK) → mihomo server
+    (OURS, "mihomo", "early-refused"): Expected(
         "intermittent", "mihomo v1.19.30 answers cmdSYNACK ok before dialling and retries a "
         "refused dial 10 times with random backoff, so the connection closes after 0.1-4.3 s, "
         "not always within 2 s (expected.md §9)", fail_detail=CLOSED_LATE),
+    # anytls_ref --wait-synack client → mihomo server
+    (WAIT_SYNACK, "mihomo", "refused"): Expected(
+        "fail", "mihomo v1.19.30 answers cmdSYNACK ok before dialling, so a client that waits "
+        "for it still answers SOCKS5 success; the refusal is only a FIN (expected.md §9)"),
 }

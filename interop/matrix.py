@@ -1,5 +1,5 @@
 """The interop matrix: every anytls implementation as client × every one as server × 7 scenarios,
-and our client with ``--fast-open`` against the Go servers.
+two more for our client against the Go servers, and our client with ``--wait-synack``.
 
 A *cell* is (client implementation, server implementation); a *case* is a cell and a scenario.
 Each case starts its own server and client (our side runs in this process, a peer runs as a
@@ -16,15 +16,17 @@ Scenarios:
   wrong-password  the client's request fails within 5 s (no hang)
   refused         a closed target port: the client's connection fails within 5 s
 
-The client variant "anytls_ref+fast-open" is our client with ClientConfig.fast_open
-(``--fast-open``, spec_notes/decisions.md D39: the SOCKS5 reply goes out once cmdSYN is written,
-before the server's cmdSYNACK). It runs against the three Go servers only (FAST_OPEN_SERVERS),
-the generic scenarios whose checks mean the same with fast open, and two of its own:
-  fast-open-reuse    5 TCP echo streams one after another: sids 1-5 on one session, and each
-                     stream's cmdSYNACK was read (none is left to the 3 s SYNACK watchdog)
-  fast-open-refused  after an echo on sid 1, a closed target port on the reused session: the
-                     SOCKS5 reply is success, the connection then closes within 2 s with no
-                     data, and the next stream (sid 3) still works on the same session
+Our client answers its application before the server's cmdSYNACK, as the Go clients do
+(spec_notes/decisions.md D34). Against the three Go servers (GO_SERVERS) it also runs two
+stricter forms of "reuse" and "refused" that check what answering early must not break:
+  early-reuse    5 TCP echo streams one after another: sids 1-5 on one session, and each
+                 stream's cmdSYNACK was read (none is left to the 3 s SYNACK watchdog)
+  early-refused  after an echo on sid 1, a closed target port on the reused session: the
+                 SOCKS5 reply is success, the connection then closes within 2 s with no data,
+                 and the next stream (sid 3) still works on the same session
+The client variant "anytls_ref+wait-synack" is our client with ClientConfig.wait_synack
+(``--wait-synack``: the SOCKS5 reply waits for cmdSYNACK); it runs tcp, reuse and refused
+against the Go servers, and its refused must be a SOCKS5 error reply.
 
 Results: "pass", "fail", or "unsupported-by-peer" (the peer lacks the feature; the detail cites
 where). A case never reports "pass" unless it ran and its checks held.
@@ -62,35 +64,36 @@ from .targets import HTTP_BODY, EchoServer, HTTPTarget, UdpEcho, refused_port
 log = logging.getLogger("interop")
 
 OURS = "anytls_ref"
-#: our client with --fast-open (decisions.md D39): a client-only variant of OURS, started by the
-#: same code with ClientConfig.fast_open set (the name bench.py uses for it too)
-FAST_OPEN = "anytls_ref+fast-open"
-IMPLEMENTATIONS = [OURS, FAST_OPEN, "anytls-go", "sing-box", "mihomo", "ssrlive", "anytls-rs"]
+#: our client with --wait-synack (decisions.md D34): a client-only variant of OURS, started by
+#: the same code with ClientConfig.wait_synack set (the name bench.py uses for it too)
+WAIT_SYNACK = "anytls_ref+wait-synack"
+IMPLEMENTATIONS = [OURS, WAIT_SYNACK, "anytls-go", "sing-box", "mihomo", "ssrlive", "anytls-rs"]
 SCENARIOS = ["tcp", "http", "reuse", "udp", "padding-update", "wrong-password", "refused"]
-#: the servers FAST_OPEN is paired with: the Go implementations
-FAST_OPEN_SERVERS = ["anytls-go", "sing-box", "mihomo"]
-#: FAST_OPEN's scenarios: the generic ones that check the same with fast open, then its own
-#: (stricter forms of "reuse" and "refused", which it does not run)
-FAST_OPEN_SCENARIOS = ["tcp", "http", "udp", "padding-update", "wrong-password",
-                       "fast-open-reuse", "fast-open-refused"]
-ALL_SCENARIOS = SCENARIOS + [s for s in FAST_OPEN_SCENARIOS if s not in SCENARIOS]
+#: the Go implementations: where our client's early answer is checked more strictly, and what
+#: WAIT_SYNACK is paired with
+GO_SERVERS = ["anytls-go", "sing-box", "mihomo"]
+#: our client's stricter forms of "reuse" and "refused", against GO_SERVERS
+EARLY_SCENARIOS = ["early-reuse", "early-refused"]
+#: WAIT_SYNACK's scenarios: where waiting for cmdSYNACK makes a difference
+WAIT_SYNACK_SCENARIOS = ["tcp", "reuse", "refused"]
+ALL_SCENARIOS = SCENARIOS + EARLY_SCENARIOS
 PASSWORD = "interop-password"
 #: A scheme unlike the default, so an update is visible: 3 packets, padding0 of 40 bytes.
 CUSTOM_SCHEME = "stop=3\n0=40-40\n1=300-500\n2=200-300,c,400-500"
 CUSTOM_MD5 = parse_scheme(CUSTOM_SCHEME.encode()).md5
 TCP_BYTES = 10 * 1024 * 1024
 FAIL_WITHIN = 5.0
-#: fast-open-refused: the most a refused target's connection may stay open after the success reply
-FAST_OPEN_CLOSE_WITHIN = 2.0
-#: fast-open-reuse: echo streams, one after another
-FAST_OPEN_STREAMS = 5
+#: early-refused: the most a refused target's connection may stay open after the success reply
+EARLY_CLOSE_WITHIN = 2.0
+#: early-reuse: echo streams, one after another
+EARLY_STREAMS = 5
 #: how long a session may take to go back to the idle pool after its stream ended
 IDLE_WITHIN = 2.0
 
 
 def is_ours(impl: str) -> bool:
     """Our code (run in this process), as opposed to a peer started from interop.peers."""
-    return impl in (OURS, FAST_OPEN)
+    return impl in (OURS, WAIT_SYNACK)
 
 
 class CaseFailed(Exception):
@@ -142,8 +145,8 @@ class ObservedClient(Client):
         super().__init__(config)
         self.opened: list[Stream] = []
 
-    def open_stream(self, target: SocksAddr, initial: bytes = b"") -> Stream:
-        stream = super().open_stream(target, initial)
+    def open_stream(self, target: SocksAddr, initial: bytes = b"", **options) -> Stream:
+        stream = super().open_stream(target, initial, **options)
         self.opened.append(stream)
         return stream
 
@@ -185,7 +188,7 @@ def running_client(impl: str, setup: Setup, server_port: int,
         client = ObservedClient(ClientConfig(("127.0.0.1", server_port), setup.client_password,
                                              sni="localhost", insecure=True,
                                              disable_reuse=setup.client_disable_reuse,
-                                             fast_open=impl == FAST_OPEN))
+                                             wait_synack=impl == WAIT_SYNACK))
         with ProxyInbound(("127.0.0.1", 0), client) as inbound:
             yield ClientSide(inbound.address[1], client)
         return
@@ -370,7 +373,9 @@ def scenario_padding_update(client: ClientSide, server: ServerSide, work: Path) 
     return f"2nd session sent padding-md5 {CUSTOM_MD5[:8]}…"
 
 
-def _expect_failure(action: Callable[[], object], what: str) -> str:
+def _expect_failure(action: Callable[[], object], what: str,
+                    as_: type[BaseException] | None = None) -> str:
+    """``action`` must fail within FAIL_WITHIN (with an ``as_`` exception, if given)."""
     start = time.monotonic()
     try:
         action()
@@ -378,6 +383,8 @@ def _expect_failure(action: Callable[[], object], what: str) -> str:
         elapsed = time.monotonic() - start
         if elapsed > FAIL_WITHIN:
             raise CaseFailed(f"{what} failed only after {elapsed:.1f} s") from None
+        if as_ is not None and not isinstance(exc, as_):
+            raise CaseFailed(f"{what} failed, but not as {as_.__name__}: {exc}") from None
         return f"failed in {elapsed:.2f} s ({type(exc).__name__})"
     raise CaseFailed(f"{what} succeeded")
 
@@ -414,10 +421,13 @@ def scenario_refused(client: ClientSide, server: ServerSide, work: Path) -> str:
             if sock.recv(1) == b"":
                 raise CaseFailed("closed after a success reply")
 
-    return _expect_failure(connect_and_use, "connection to a closed port")
+    # --wait-synack: the refusal must be a SOCKS5 error reply, not a connection that closes
+    waits = client.ours is not None and client.ours.config.wait_synack
+    return _expect_failure(connect_and_use, "connection to a closed port",
+                           socks.ProxyError if waits else None)
 
 
-# ---- the fast-open client's own scenarios ----------------------------------------------------
+# ---- our client's stricter scenarios: it answers before cmdSYNACK -------------------------
 
 
 def _our_client(client: ClientSide) -> ObservedClient:
@@ -467,12 +477,12 @@ def _check_answered(ours: ObservedClient, stream_id: int, what: str) -> Stream:
     return stream
 
 
-def scenario_fast_open_reuse(client: ClientSide, server: ServerSide, work: Path) -> str:
+def scenario_early_reuse(client: ClientSide, server: ServerSide, work: Path) -> str:
     ours = _our_client(client)
     echo = EchoServer()
     session = None
     try:
-        for n in range(1, FAST_OPEN_STREAMS + 1):
+        for n in range(1, EARLY_STREAMS + 1):
             if n > 1:
                 _until_idle(ours, f"before connection {n}")
             with contextlib.closing(socks_tcp(client, echo.address)) as sock:
@@ -484,19 +494,19 @@ def scenario_fast_open_reuse(client: ClientSide, server: ServerSide, work: Path)
                     raise CaseFailed(f"connection {n} is on another session")
     finally:
         echo.close()
-    if (ours.stats.sessions, ours.stats.reused) != (1, FAST_OPEN_STREAMS - 1):
+    if (ours.stats.sessions, ours.stats.reused) != (1, EARLY_STREAMS - 1):
         raise CaseFailed(f"{ours.stats.sessions} sessions, {ours.stats.reused} reused streams; "
-                         f"expected 1 and {FAST_OPEN_STREAMS - 1}")
-    return (f"{FAST_OPEN_STREAMS} echo streams (64 KiB each), sids 1-{FAST_OPEN_STREAMS} on 1 "
+                         f"expected 1 and {EARLY_STREAMS - 1}")
+    return (f"{EARLY_STREAMS} echo streams (64 KiB each), sids 1-{EARLY_STREAMS} on 1 "
             "session, each cmdSYNACK read before its echo")
 
 
-#: how fast-open-refused reports a connection that closed, but later than FAST_OPEN_CLOSE_WITHIN
+#: how early-refused reports a connection that closed, but later than EARLY_CLOSE_WITHIN
 #: (interop/expected.py pins mihomo's failure to this text)
 CLOSED_LATE = "closed only"
 
 
-def scenario_fast_open_refused(client: ClientSide, server: ServerSide, work: Path) -> str:
+def scenario_early_refused(client: ClientSide, server: ServerSide, work: Path) -> str:
     ours = _our_client(client)
     echo = EchoServer()
     try:
@@ -539,9 +549,9 @@ def scenario_fast_open_refused(client: ClientSide, server: ServerSide, work: Pat
     if (ours.stats.sessions, ours.stats.reused) != (1, 2):
         raise CaseFailed(f"{ours.stats.sessions} sessions, {ours.stats.reused} reused streams; "
                          "expected 1 and 2")
-    if closed > FAST_OPEN_CLOSE_WITHIN:  # checked last: everything else held
+    if closed > EARLY_CLOSE_WITHIN:  # checked last: everything else held
         raise CaseFailed(f"SOCKS5 success, then {CLOSED_LATE} {closed:.2f} s later (limit "
-                         f"{FAST_OPEN_CLOSE_WITHIN:.0f} s); no data, and sid 3 worked on the "
+                         f"{EARLY_CLOSE_WITHIN:.0f} s); no data, and sid 3 worked on the "
                          "same session")
     return (f"SOCKS5 success in {replied:.3f} s, closed with no data after {closed:.3f} s; "
             "sid 3 then worked on the same session")
@@ -555,8 +565,8 @@ SCENARIO_FUNCS = {
     "padding-update": (scenario_padding_update, Setup(server_scheme=CUSTOM_SCHEME)),
     "wrong-password": (scenario_wrong_password, Setup(client_password="not-the-password")),
     "refused": (scenario_refused, Setup()),
-    "fast-open-reuse": (scenario_fast_open_reuse, Setup()),
-    "fast-open-refused": (scenario_fast_open_refused, Setup()),
+    "early-reuse": (scenario_early_reuse, Setup()),
+    "early-refused": (scenario_early_refused, Setup()),
 }
 
 
@@ -607,18 +617,22 @@ def run_case(client: str, server: str, scenario: str) -> CaseResult:
 
 def cells(installed: set[str], *, baseline: bool = False) -> list[tuple[str, str]]:
     """(client, server) pairs to run: every pair with anytls_ref on one side, among installed
-    implementations, then the fast-open client against each installed Go server; with
+    implementations, then the --wait-synack client against each installed Go server; with
     ``baseline`` also each peer against itself."""
     impls = [i for i in IMPLEMENTATIONS if i == OURS or (not is_ours(i) and i in installed)]
     pairs = [(c, s) for c in impls for s in impls if OURS in (c, s)]
-    pairs += [(FAST_OPEN, s) for s in FAST_OPEN_SERVERS if s in installed]
+    pairs += [(WAIT_SYNACK, s) for s in GO_SERVERS if s in installed]
     if baseline:
         pairs += [(p, p) for p in impls if p != OURS]
     return pairs
 
 
 def scenarios_for(client: str, server: str) -> list[str]:
-    return FAST_OPEN_SCENARIOS if client == FAST_OPEN else SCENARIOS
+    if client == WAIT_SYNACK:
+        return WAIT_SYNACK_SCENARIOS
+    if client == OURS and server in GO_SERVERS:
+        return SCENARIOS + EARLY_SCENARIOS
+    return SCENARIOS
 
 
 def cases(installed: set[str], *, baseline: bool = False) -> list[tuple[str, str, str]]:

@@ -1,7 +1,7 @@
 """``make interop``: run the interop matrix and print it.
 
 Runs every case (client × server × scenario) with anytls_ref on at least one side, and our
---fast-open client ("anytls_ref+fast-open") against each Go server, among the peers installed by
+--wait-synack client ("anytls_ref+wait-synack") against each Go server, among the peers installed by
 ``make peers``; prints one progress line per case, then the matrix (cells show
 passed/total) and a per-scenario table, and writes interop/report.json. Then it runs
 ``anytls-ref probe server`` / ``probe client`` against every implementation (interop/probes.py)
@@ -56,7 +56,7 @@ def explained(result: dict) -> bool:
 
 
 def matrix_table(results: list[dict]) -> str:
-    # rows: clients, columns: servers (the fast-open variant is a client only)
+    # rows: clients, columns: servers (the wait-synack variant is a client only)
     clients = [i for i in IMPLEMENTATIONS if any(r["client"] == i for r in results)]
     servers = [i for i in IMPLEMENTATIONS if any(r["server"] == i for r in results)]
     rows = []

@@ -311,7 +311,8 @@ def test_second_session_uses_the_scheme_the_server_sent(make_server, make_client
                                                         trace):
     server = make_server(padding_scheme=CUSTOM_SCHEME)
     custom = parse_scheme(CUSTOM_SCHEME)
-    client = make_client(server.address)
+    # wait_synack: open_stream returns once the server answered, its scheme update before that
+    client = make_client(server.address, wait_synack=True)
     first = client.open_stream(SocksAddr(*echo_server.address))
     try:
         # the first session sent the default md5 and was told the server's scheme; while its
@@ -354,7 +355,7 @@ def test_a_session_is_idle_again_as_soon_as_the_server_ends_its_stream(server, m
 
 def test_each_new_session_resumes_with_the_unused_ticket_of_the_newest_one(server, make_client,
                                                                            echo_server):
-    client = make_client(server.address)
+    client = make_client(server.address, wait_synack=True)
     streams = []
     try:
         for _ in range(3):  # each stays open, so each needs a session of its own
@@ -374,7 +375,7 @@ def test_each_new_session_resumes_with_the_unused_ticket_of_the_newest_one(serve
 def test_a_ticket_the_server_does_not_know_costs_a_full_handshake_not_an_error(
         make_server, make_client, echo_server):
     first, other = make_server(), make_server()  # other server, other ticket keys
-    client = make_client(first.address)
+    client = make_client(first.address, wait_synack=True)  # the ticket came with the answer
     held = client.open_stream(SocksAddr(*echo_server.address))
     offered = []
     take = client._ticket_to_resume
@@ -399,7 +400,7 @@ def test_a_ticket_the_server_does_not_know_costs_a_full_handshake_not_an_error(
 
 @pytest.mark.spec("SESS-SYNACK-ERROR-CLOSE")
 def test_synack_error_is_a_socks_failure_reply_within_1s(server, make_proxy, echo_server):
-    proxy = make_proxy(server.address)
+    proxy = make_proxy(server.address, wait_synack=True)
     start = time.monotonic()
     assert socks_failure(proxy, "127.0.0.1", refused_port()) == "0x05: Connection refused"
     assert time.monotonic() - start < 1.0
@@ -417,7 +418,7 @@ def test_synack_error_is_a_socks_failure_reply_within_1s(server, make_proxy, ech
 @pytest.mark.spec("V2-SYNACK-TIMEOUT")
 def test_no_synack_on_sid_2_closes_the_session_after_3s(make_proxy):
     with RawServer(PASSWORD, synack=lambda sid: sid == 1) as raw:
-        proxy = make_proxy(raw.address)
+        proxy = make_proxy(raw.address, wait_synack=True)
         with socks_connect(proxy, "127.0.0.1", 9) as sock:  # the raw server echoes
             sock.sendall(b"ping")
             assert sock.recv(4) == b"ping"
@@ -444,7 +445,7 @@ def test_no_synack_on_sid_2_closes_the_session_after_3s(make_proxy):
 def test_fast_open_answers_before_the_synack_and_data_flows(make_proxy):
     # this raw server never sends cmdSYNACK for sid 2: only --fast-open can answer at once
     with RawServer(PASSWORD, synack=lambda sid: sid == 1) as raw:
-        proxy = make_proxy(raw.address, fast_open=True)
+        proxy = make_proxy(raw.address)
         with socks_connect(proxy, "127.0.0.1", 9) as first:  # the raw server echoes
             first.sendall(b"ping")
             assert first.recv(4) == b"ping"
@@ -465,7 +466,7 @@ def test_fast_open_answers_before_the_synack_and_data_flows(make_proxy):
 
 @pytest.mark.spec("SESS-SYNACK-ERROR-CLOSE")
 def test_fast_open_closes_the_connection_on_a_synack_error(server, make_proxy, echo_server):
-    proxy = make_proxy(server.address, fast_open=True)
+    proxy = make_proxy(server.address)
     start = time.monotonic()
     # the reply comes before the server has tried the target, so it is a success...
     with socks_connect(proxy, "127.0.0.1", refused_port()) as sock:
@@ -491,10 +492,10 @@ class SingleStreamServer(RawServer):
 
 
 def test_unsupported_sid_alert_retries_on_a_new_session_then_stops_reusing(make_proxy, caplog):
-    # decisions.md D32
+    # decisions.md D32, with --wait-synack: the stream is retried before the application sends
     caplog.set_level(logging.WARNING, logger="anytls_ref.client")
     with SingleStreamServer(PASSWORD) as raw:
-        proxy = make_proxy(raw.address)
+        proxy = make_proxy(raw.address, wait_synack=True)
         for n, payload in enumerate([b"one", b"two", b"three"]):
             with socks_connect(proxy, "127.0.0.1", 9) as sock:  # the raw server echoes
                 sock.sendall(payload)
@@ -506,6 +507,29 @@ def test_unsupported_sid_alert_retries_on_a_new_session_then_stops_reusing(make_
         assert [(e.conn, e.stream_id) for e in raw.find("SYN")] == [(1, 1), (1, 2), (2, 1),
                                                                      (3, 1)]
         assert proxy.client.idle_sessions() == []
+    assert [r.getMessage() for r in caplog.records if "reuse disabled" in r.getMessage()] == [
+        "server rejects reused sessions (unsupported sid 2); reuse disabled"]
+
+
+def test_unsupported_sid_alert_by_default_costs_one_connection_then_reuse_stops(make_proxy,
+                                                                               caplog):
+    # decisions.md D32/D34: answered at once, the application's data went out on sid 2; the
+    # Alert ends that connection (as with the Go clients), and reuse is off from then on
+    caplog.set_level(logging.WARNING, logger="anytls_ref.client")
+    with SingleStreamServer(PASSWORD) as raw:
+        proxy = make_proxy(raw.address)
+        answers = []
+        for n, payload in enumerate([b"one", b"two", b"three"]):
+            with socks_connect(proxy, "127.0.0.1", 9) as sock:
+                sock.sendall(payload)
+                try:
+                    answers.append(sock.recv(len(payload)))
+                except ConnectionResetError:
+                    answers.append(b"")
+            if n == 0:
+                eventually(lambda: len(proxy.client.idle_sessions()) == 1, 2.0, "session idle")
+        assert answers == [b"one", b"", b"three"]
+        assert [(e.conn, e.stream_id) for e in raw.find("SYN")] == [(1, 1), (1, 2), (2, 1)]
     assert [r.getMessage() for r in caplog.records if "reuse disabled" in r.getMessage()] == [
         "server rejects reused sessions (unsupported sid 2); reuse disabled"]
 

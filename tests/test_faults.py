@@ -117,7 +117,7 @@ class Pusher:
 
 def test_refused_target_fails_within_1s_and_the_session_stays_usable(server, make_client,
                                                                        echo_server):
-    client = make_client(server.address)
+    client = make_client(server.address, wait_synack=True)  # the refusal reaches the caller
     start = time.monotonic()
     with pytest.raises(StreamOpenError, match="refused"):
         client.open_stream(SocksAddr("127.0.0.1", refused_port()))
@@ -195,7 +195,7 @@ def test_silent_server_is_caught_by_the_synack_watchdog(server, make_client, ech
     """Without --heartbeat: the reused, dead session costs one request (the 3 s cmdSYNACK
     watchdog, as Go clients do); the request after it opens a new session."""
     with BlackholeProxy(server.address) as proxy:
-        client = make_client(proxy.address)
+        client = make_client(proxy.address, wait_synack=True)  # the watchdog fails the caller
         roundtrip(client, echo_server.address)
         wait_idle(client)
         assert proxy.blackhole() == 1
@@ -272,6 +272,8 @@ def test_heartbeat_only_to_version_2_servers(make_client, version, expected):
         stream.close()
         wait_idle(client)
         (session,) = client.idle_sessions()
+        if version >= 2:  # the stream was handed out before the server's answer (D34)
+            eventually(lambda: session.server_version == version, 2.0, "cmdServerSettings")
         session.alive_at -= 31.0
         client.check_idle_sessions()  # one round, now
         assert client.stats.heartbeats == expected

@@ -17,6 +17,8 @@ import socks
 
 from anytls_ref.net.httpproxy import BadRequest, parse_head, read_request
 from anytls_ref.net.inbound import LocalAuth, ProxyInbound
+from anytls_ref.probe.rawpeer import eventually
+from anytls_ref.probe.targets import refused_port
 from anytls_ref.socksaddr import SocksAddr
 
 PASSWORD = "inbound test"
@@ -183,3 +185,26 @@ def test_an_open_port_on_another_address_without_local_auth_is_warned_about(make
     caplog.clear()
     make_inbound(listen="0.0.0.0", auth=LocalAuth("a", "b"))
     assert "--local-auth" not in caplog.text
+
+
+# ---- what the application is told when the target is refused (decisions.md D34) -------------
+
+
+def test_an_http_request_to_a_refused_target_is_a_502_without_waiting_by_default(make_inbound):
+    # the request went out with the stream, so waiting for the answer cost nothing
+    inbound = make_inbound()
+    answer = http_exchange(inbound.address[1],
+                           f"GET http://127.0.0.1:{refused_port()}/ HTTP/1.1\r\n\r\n".encode())
+    assert answer.startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
+    assert b"Connection refused" in answer
+
+
+def test_connect_to_a_refused_target_is_answered_at_once_then_closed(make_inbound, caplog):
+    caplog.set_level(logging.INFO, logger="anytls_ref.inbound")
+    inbound = make_inbound()
+    port = refused_port()
+    answer = http_exchange(inbound.address[1], f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n".encode())
+    assert answer == b"HTTP/1.1 200 Connection established\r\n\r\n"  # then the close
+    # logged by the connection's thread once its relay has ended
+    eventually(lambda: f"127.0.0.1:{port}: closed: " in caplog.text, 5, "the reason logged")
+    assert "Connection refused" in caplog.text

@@ -1,7 +1,7 @@
 """The interop matrix as tests: anytls_ref against every real implementation, both roles.
 
 One test per (client, server, scenario) with anytls_ref on at least one side, and per scenario
-of our --fast-open client ("anytls_ref+fast-open") against each Go server; the same cases
+of our --wait-synack client ("anytls_ref+wait-synack") against each Go server; the same cases
 ``make interop`` runs (interop/matrix.py). A peer that is not installed skips its cases with one
 clear reason, except under ANYTLS_REQUIRE_PEERS=1 (CI), where that is a failure. A case listed in
 interop/expected.py must have exactly the listed outcome; every other case must pass.

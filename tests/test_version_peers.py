@@ -139,7 +139,7 @@ def test_our_client_with_a_v2_or_v3_server_runs_version_2_rules(make_client, ser
                 super().on_syn(conn, stream_id)
 
     with RefusesSid2(PASSWORD, version=server_version) as raw:
-        client = make_client(raw.address)
+        client = make_client(raw.address, wait_synack=True)  # the refusal reaches the caller
         first = echo_once(client, b"one")  # no 2 s wait: the server answered at once
         session = first.session
         assert session.server_version == server_version

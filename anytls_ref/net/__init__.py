@@ -10,7 +10,8 @@ Threading model (every thread has an owner that stops and joins it):
 * Client: one thread per local inbound connection (SOCKS5 / HTTP handshake, then local socket
   → stream), also from Workers; one reader thread per session (writes each stream's data
   straight into its local socket); one idle-cleanup thread stopped by an Event; with
-  ``--heartbeat`` a heartbeat thread, with ``--fast-open`` a cmdSYNACK watchdog thread.
+  ``--heartbeat`` a heartbeat thread, and a cmdSYNACK watchdog thread for the streams handed
+  out before their answer (the default; not with ``--wait-synack``).
 * A session has one write lock, so frames (and the several TLS records of one padded write)
   never interleave. Until a stream's socket is attached, its receive side is a bounded buffer
   filled by the session reader; when it is full, or the attached socket is, the reader waits,

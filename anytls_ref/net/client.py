@@ -37,7 +37,7 @@ from ..params import ClientParams
 from ..reuse import IdlePool, retry_on_new_session
 from ..rules import ClientRules
 from ..socksaddr import SocksAddr, encode_socksaddr
-from ..version import OpenResult, open_plan
+from ..version import OpenResult, open_plan, waits_for_answer
 from .keepalive import Heartbeats, SynackWatchdog
 from .relay import set_nodelay
 from .session import Session
@@ -71,10 +71,12 @@ class ClientConfig:
     #: the session (decisions.md D33).
     heartbeat: float | None = None
     heartbeat_timeout: float = HEARTBEAT_TIMEOUT
-    #: ``--fast-open`` (decisions.md D39): open_stream returns once cmdSYN is written, without
-    #: waiting for the server's answer; an error cmdSYNACK then closes the stream, and a
-    #: missing one closes the session (Go's watchdog, keepalive.SynackWatchdog)
-    fast_open: bool = False
+    #: ``--wait-synack`` (decisions.md D34): open_stream returns only once the server has
+    #: answered, so a refused target is a SOCKS5 error reply, at the cost of a round trip per
+    #: stream. By default it returns once cmdSYN is written (as the Go clients do); an error
+    #: cmdSYNACK then closes the stream, and a missing one closes the session (Go's watchdog,
+    #: keepalive.SynackWatchdog)
+    wait_synack: bool = False
 
 
 @dataclass
@@ -155,10 +157,6 @@ class ClientSession(Session):
             stream = self.streams.get(effect.stream_id)
             if stream is not None:
                 stream.answered(OpenResult(effect.reason, effect.error or ""))
-                if effect.error is not None and self.client.config.fast_open:
-                    # nobody waits for the answer: the error is only logged, and the stream
-                    # closed by the StreamClosed effect that follows
-                    log.info("%s: sid %d: %s", self.label, effect.stream_id, effect.error)
         elif isinstance(effect, PeerVersion):
             log.debug("%s: server speaks version %d", self.label, effect.version)
             for stream in list(self.streams.values()):
@@ -179,7 +177,7 @@ class ClientSession(Session):
             self.alert = effect.alert
             if effect.reason is Reason.UNSUPPORTED_SID:
                 # the ssrlive 0.3.x server accepts only sid 1 (decisions.md D32); decided here,
-                # not by a waiting open_stream, because with --fast-open nobody waits
+                # not by a waiting open_stream, because by default nobody waits
                 self.client.stop_reuse(effect.alert)
         super()._apply(effect)
 
@@ -379,10 +377,14 @@ class Client:
 
     # ---- streams ----
 
-    def open_stream(self, target: SocksAddr, initial: bytes = b"") -> Stream:
+    def open_stream(self, target: SocksAddr, initial: bytes = b"", *,
+                    first_data: bytes = b"") -> Stream:
         """An open stream to ``target``; raises StreamOpenError (or OSError for the server).
 
         ``initial`` rides in the same cmdPSH as the address (UoT sends its request this way).
+        ``first_data`` is the application's first bytes, already in hand (an HTTP proxy
+        request): they go out right after cmdSYN, as the next packet, and then the stream waits
+        for the server's answer (``version.waits_for_answer``).
         """
         # [REUSE-IMPLEMENT] [REUSE-NEWEST-IDLE] "Before creating a new session layer, you must
         # check if there is an "idle" session. If there is, take the session with the largest
@@ -394,7 +396,7 @@ class Client:
                 # [REUSE-NEW-SESSION] "If there is no idle session, create a new session."
                 session = self._new_session()
             try:
-                stream = self._open_on(session, target, initial)
+                stream = self._open_on(session, target, initial, first_data)
             except StreamOpenError as exc:
                 if last_try or not retry_on_new_session(exc.reason, reused=reused):
                     raise
@@ -403,17 +405,20 @@ class Client:
             self.stats.add(streams=1, reused=int(reused))
             return stream
 
-    def _open_on(self, session: ClientSession, target: SocksAddr, initial: bytes) -> Stream:
+    def _open_on(self, session: ClientSession, target: SocksAddr, initial: bytes,
+                 first_data: bytes) -> Stream:
         try:
             stream = session.open_stream(target, initial)
+            if first_data:
+                stream.sendall(first_data)
         except (AnyTLSError, OSError) as exc:
             raise StreamOpenError(f"session failed: {exc}", Reason.SESSION_CLOSED) from exc
         finally:
             with self._lock:
                 session.opening -= 1  # registered (or failed): its streams tell from now on
         started = time.monotonic()
-        plan = open_plan(stream.stream_id, session.server_version,
-                         fast_open=self.config.fast_open)
+        wait = waits_for_answer(wait_synack=self.config.wait_synack, data_sent=bool(first_data))
+        plan = open_plan(stream.stream_id, session.server_version, wait=wait)
         if not plan.wait:
             self._watchdog.arm(stream, plan, started)
             return stream

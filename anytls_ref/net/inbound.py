@@ -153,10 +153,11 @@ class ProxyInbound(ThreadedListener):
         except (ProtocolViolation, OSError, AnyTLSError) as exc:
             log.info("%s: %s", name, exc)
 
-    def _open(self, target: SocksAddr, name: str) -> Stream | StreamOpenError:
+    def _open(self, target: SocksAddr, name: str,
+              first_data: bytes = b"") -> Stream | StreamOpenError:
         """A stream to ``target``, or why there is none."""
         try:
-            return self.client.open_stream(target)
+            return self.client.open_stream(target, first_data=first_data)
         except StreamOpenError as exc:
             log.info("%s: %s: %s", name, target, exc)
             return exc
@@ -263,15 +264,18 @@ class ProxyInbound(ThreadedListener):
             conn.sendall(response(407, REASONS[407], "proxy authentication required",
                                   headers=b'Proxy-Authenticate: Basic realm="anytls-ref"\r\n'))
             raise ProtocolViolation("HTTP proxy request without the right credentials (407)")
-        stream = self._open(request.target, name)
+        # a request to pass on goes out with the stream and waits for its answer: a refused
+        # target is still a 502 (version.waits_for_answer); a tunnel is answered at once
+        first = b"" if request.tunnel else request.first
+        stream = self._open(request.target, name, first)
         if isinstance(stream, StreamOpenError):
             conn.sendall(response(502, REASONS[502], str(stream) or "error"))
             return
         try:
             if request.tunnel:
                 conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            if request.first:
-                stream.sendall(request.first)
+                if request.first:
+                    stream.sendall(request.first)
             conn.settimeout(None)
             self._relay(stream, conn, f"{name} {request.target}")
         finally:
@@ -279,9 +283,12 @@ class ProxyInbound(ThreadedListener):
 
     @staticmethod
     def _relay(stream: Stream, conn: socket.socket, name: str) -> None:
-        """Relay; after the application's EOF, linger for the server's answer (D40)."""
+        """Relay; after the application's EOF, linger for the server's answer (D40). A stream
+        the server refused after the application was told it was open ends here: say why."""
         session = stream.session
         answered = relay_stream(stream, conn, name=name,
                                 linger=fin_linger(session.server_answers_fin))
         if answered is not None:
             session.server_answers_fin = answered
+        if stream.answer is not None and stream.answer.reason is not None:
+            log.info("%s: closed: %s", name, stream.answer.text)

@@ -1,9 +1,9 @@
-"""The client's watchmen: the cmdSYNACK watchdog of ``--fast-open`` and active keepalive
-(``--heartbeat``). Each is one thread, started on first use and stopped and joined by
-``close()``, which ``Client.close`` calls.
+"""The client's watchmen: the cmdSYNACK watchdog for streams handed out before their answer, and
+active keepalive (``--heartbeat``). Each is one thread, started on first use and stopped and
+joined by ``close()``, which ``Client.close`` calls.
 
 Both act on what the pure layer decides: when a stream's silence means its session is stuck
-(``version.open_outcome``, decisions.md D34/D39), and that only a version ≥ 2 server may be
+(``version.open_outcome``, decisions.md D34), and that only a version ≥ 2 server may be
 sent cmdHeartRequest (``ClientRules.heart_request``, D33).
 """
 
@@ -26,7 +26,7 @@ log = logging.getLogger("anytls_ref.client")
 
 
 class SynackWatchdog:
-    """``--fast-open``: streams are handed out before their cmdSYNACK, so nobody waits for it.
+    """Streams are handed out before their cmdSYNACK (the default), so nobody waits for it.
     This thread keeps Go's watchdog instead: a session whose stream is still unanswered at its
     plan's deadline is stuck, and is closed (spec "Protocol Version 2 › cmdSYNACK")."""
 
