@@ -215,7 +215,7 @@ def run_client(args) -> int:
 def run_padding(args) -> int:
     import random
 
-    from .inspect_padding import report
+    from .tools.inspect_padding import report
 
     if args.samples < 0:
         raise UsageError("--samples must be 0 or more")
