@@ -203,9 +203,8 @@ def split_write(payload: bytes, plan: list[int]) -> list[bytes]:
     for size in plan:
         if size == CHECK:
             # [PAD-CHECK-MARK] "if the user data has no remaining after the previous packet
-            # splitting is
-            # completed, directly return to this Write TLS, and no longer send subsequent
-            # padding packets"
+            # splitting is completed, directly return to this Write TLS, and no longer send
+            # subsequent padding packets"
             if not rest:
                 break
             continue
@@ -216,14 +215,13 @@ def split_write(payload: bytes, plan: list[int]) -> list[bytes]:
             fill = size - len(rest) - HEADER_SIZE
             records.append(rest + waste_frame(fill) if fill > 0 else rest)
             rest = b""
-        else:  # [PAD-SPLIT-WASTE] "If the user data is exhausted before packet splitting is
-            # completed, send
-            # cmdWaste with data ... for padding": the whole record is one Waste frame
+        else:  # no payload left: the whole record is one Waste frame
+            # [PAD-SPLIT-WASTE] "If the user data is exhausted before packet splitting is
+            # completed, send cmdWaste with data ... for padding"
             records.append(waste_frame(size))
     if rest:
-        # [PAD-SPLIT-REMAINDER] "if there is still remaining user data after packet splitting
-        # is completed, the
-        # remaining data is sent directly"
+        # [PAD-SPLIT-REMAINDER] "if there is still remaining user data after packet splitting is
+        # completed, the remaining data is sent directly"
         records.append(rest)
     return records
 
