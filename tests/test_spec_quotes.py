@@ -230,7 +230,9 @@ def test_nested_quotes_and_elisions_are_read_as_one_quote():
 
 
 def test_a_wrong_quote_fails():
-    assert "not in" in problems_of('# [SESS-SETTINGS-FIRST] "The client must send cmdSettings"\n')[0]
+    wrong = '# [SESS-SETTINGS-FIRST] "The client must send cmdSettings"\n'
+    assert problems_of(wrong) == ['x.py:1: not in spec_notes/anytls-protocol.md: '
+                                  '"The client must send cmdSettings"']
     # elided pieces out of order
     assert problems_of('x = 1  # [REUSE-RETURN-IDLE] "set to now ... When the Stream"\n')
     # a quote in a docstring is checked too
