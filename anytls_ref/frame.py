@@ -40,9 +40,6 @@ class Command(enum.IntEnum):
     SERVER_SETTINGS = 10  #: server → client settings (the server's protocol version)
 
 
-#: The protocol version that introduced each command.
-SINCE_VERSION: dict[Command, int] = {c: (2 if c >= Command.SYNACK else 1) for c in Command}
-
 #: "For different types of commands, unless mentioned below, this type of command should not and
 #: cannot carry data." The spec mentions data for exactly these:
 COMMANDS_WITH_DATA: frozenset[int] = frozenset(

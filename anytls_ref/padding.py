@@ -114,7 +114,6 @@ def parse_scheme(raw: bytes, *, strict: bool = False) -> PaddingScheme:
         raise PaddingSchemeError("not valid UTF-8", line=line) from None
     warnings: list[str] = []
     stop: int | None = None
-    stop_line = None
     packets: dict[int, tuple[Entry, ...]] = {}
 
     def skip(line_no: int, why: str) -> None:
@@ -130,7 +129,7 @@ def parse_scheme(raw: bytes, *, strict: bool = False) -> PaddingScheme:
             skip(line_no, f"{line!r} is not key=value")
             continue
         if key == "stop":
-            stop, stop_line = _parse_int(value), line_no
+            stop = _parse_int(value)
             if stop is None:
                 raise PaddingSchemeError(f"stop={value!r} is not a whole number", line=line_no)
             continue
@@ -149,7 +148,6 @@ def parse_scheme(raw: bytes, *, strict: bool = False) -> PaddingScheme:
         packets[index] = tuple(entries)
     if stop is None:
         raise PaddingSchemeError("the scheme has no stop=N line")
-    del stop_line
     return PaddingScheme(bytes(raw), stop, packets, scheme_md5(raw), tuple(warnings))
 
 

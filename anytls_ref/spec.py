@@ -385,7 +385,3 @@ def plain(text: str) -> str:
     text = _LINK.sub(r"\1", text)
     text = text.replace("**", "").replace("`", "")
     return " ".join(text.split())
-
-
-def by_level(level: Level) -> list[Requirement]:
-    return [r for r in REQUIREMENTS if r.level == level]
