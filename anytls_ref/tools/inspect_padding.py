@@ -189,7 +189,8 @@ def simulation_table(records: list[SimRecord]) -> str:
 def report(scheme: PaddingScheme, *, name: str, samples: int, seed: int, rng: RandomSource,
            simulate_bytes: int | None = None, out: TextIO | None = None) -> None:
     """Print the whole report for ``scheme`` (``name`` says where it came from)."""
-    out = out or sys.stdout
+    if out is None:
+        out = sys.stdout
     stop_text = (f"{scheme.stop} (packets 0..{scheme.stop - 1} are shaped)" if scheme.stop
                  else "0 (nothing is shaped)")
     print(f"padding scheme: {name} ({len(scheme.raw)} bytes)", file=out)

@@ -193,7 +193,8 @@ def must_listing(links: Links) -> str:
         if req.level != "MUST":
             continue
         tests = links.tests.get(req.id, [])
-        lines.append(f"{req.id}  ({len(tests)} test{'s' * (len(tests) != 1)})")
+        count = "1 test" if len(tests) == 1 else f"{len(tests)} tests"
+        lines.append(f"{req.id}  ({count})")
         for where in links.code.get(req.id, []) or ["(no code tag)"]:
             lines.append(f"    code  {where}")
         for where in tests or ["(no test)"]:
