@@ -166,12 +166,10 @@ def run_server(args) -> int:
     )
     try:
         server = Server(config)
-    except ssl.SSLError as exc:  # an OSError too, so before it: a bad certificate/key pair
+    except ssl.SSLError as exc:  # a certificate/key pair that does not load (an OSError too)
         raise UsageError(f"certificate {args.cert} / key {args.key}: {exc}") from None
-    except OSError as exc:
+    except OSError as exc:  # the listen address is taken or not ours
         raise UsageError(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
-    except Exception as exc:  # ssl errors for a bad certificate/key pair
-        raise UsageError(f"cannot start the server: {exc}") from None
     with server:
         wait_for_signal()
     return 0
@@ -218,7 +216,7 @@ def run_client(args) -> int:
 def run_padding(args) -> int:
     import random
 
-    from .inspect_padding import report
+    from .tools.inspect_padding import report
 
     if args.samples < 0:
         raise UsageError("--samples must be 0 or more")
