@@ -305,10 +305,11 @@ def test_insecure_or_the_right_ca_is_accepted(cert_server, echo_server):
 
 
 def test_the_uri_insecure_flag_is_the_only_other_way():
-    from anytls_ref.__main__ import parse_server_uri
+    from anytls_ref.config.links import parse_link
 
-    assert parse_server_uri("anytls://p@h:1/")["insecure"] is False
-    assert parse_server_uri("anytls://p@h:1/?insecure=1")["insecure"] is True
+    # a link without the parameter leaves the default (verify) to the client: None, not True
+    assert not parse_link("anytls://p@h:1/").insecure
+    assert parse_link("anytls://p@h:1/?insecure=1").insecure is True
     assert client_context().verify_mode == ssl.CERT_REQUIRED
     assert client_context().check_hostname is True
 
