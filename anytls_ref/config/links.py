@@ -55,9 +55,14 @@ def parse_link(link: str) -> ClientOptions:
     shown = _masked(link)
     try:
         url = urlsplit(link)
-        port = url.port  # ValueError for a port that is not a number in 0..65535
-    except ValueError as exc:
-        raise ConfigError(f"link {shown!r}: {exc}; the form is {FORM}") from None
+    except ValueError:  # an unclosed "[" of an IPv6 literal
+        raise ConfigError(f"link {shown!r}: the host is not a valid [IPv6] literal; "
+                          f"the form is {FORM}") from None
+    try:
+        port = url.port
+    except ValueError:
+        raise ConfigError(f"link {shown!r}: the port is not a number in 0..65535; "
+                          f"the form is {FORM}") from None
     if url.scheme != SCHEME:
         raise ConfigError(f"link {shown!r} is not {FORM}")
     userinfo, at, _ = url.netloc.rpartition("@")
@@ -91,7 +96,7 @@ def parse_link(link: str) -> ClientOptions:
         password=unquote(userinfo) if at and userinfo else None,
         sni=params.get("sni") or None,
         insecure=_insecure(params, shown),
-        pin=parse_pin(params["hpkp"], what="hpkp") if params.get("hpkp") else None,
+        pin=parse_pin(params["hpkp"], what=f"link {shown!r}: hpkp") if params.get("hpkp") else None,
         alpn=alpn,
         name=unquote(url.fragment) or None,
         unsupported=tuple(unsupported),

@@ -72,17 +72,18 @@ def read_server(data: dict, base_dir: str) -> ServerOptions:
             raise ConfigError(f"{listener.where}.users.{name}: empty password")
         users.append(User(str(name), password))
     scheme = listener.get("padding-scheme", fields.text)
-    port = listener.get("port", fields.port)
+    host, port = listener.get("listen", fields.text), listener.get("port", fields.port)
+    cert_file = fields.path_in(listener.get("certificate", fields.text), base_dir)
+    key_file = fields.path_in(listener.get("private-key", fields.text), base_dir)
     notes = listener.unsupported()
     if count > 1:
         notes.append(f"{count - 1} more anytls listener(s) (the first is used)")
     return ServerOptions(
-        listen=(listener.get("listen", fields.text) or "0.0.0.0", port) if port is not None
-        else None,
+        listen=(host or "0.0.0.0", port) if port is not None else None,
         users=tuple(users),
         padding_scheme=scheme.encode() if scheme is not None else None,
-        cert_file=fields.path_in(listener.get("certificate", fields.text), base_dir),
-        key_file=fields.path_in(listener.get("private-key", fields.text), base_dir),
+        cert_file=cert_file,
+        key_file=key_file,
         unsupported=tuple(notes),
     )
 

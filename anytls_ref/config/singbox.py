@@ -72,6 +72,8 @@ def read_server(data: dict, base_dir: str) -> ServerOptions:
     tls = _tls(inbound)
     listen_host = inbound.get("listen", fields.text)
     listen_port = inbound.get("listen_port", fields.port)
+    cert_file = fields.path_in(tls.get("certificate_path", fields.text), base_dir)
+    key_file = fields.path_in(tls.get("key_path", fields.text), base_dir)
     notes = inbound.unsupported()
     if count > 1:
         notes.append(f"{count - 1} more anytls inbound(s) (the first is used)")
@@ -79,8 +81,8 @@ def read_server(data: dict, base_dir: str) -> ServerOptions:
         listen=(listen_host or "0.0.0.0", listen_port) if listen_port is not None else None,
         users=tuple(users),
         padding_scheme="\n".join(lines).encode() if lines is not None else None,
-        cert_file=fields.path_in(tls.get("certificate_path", fields.text), base_dir),
-        key_file=fields.path_in(tls.get("key_path", fields.text), base_dir),
+        cert_file=cert_file,
+        key_file=key_file,
         unsupported=tuple(notes),
     )
 
