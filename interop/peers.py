@@ -284,7 +284,36 @@ class AnytlsGo(Peer):
         return _spawn(f"{self.id}-client-{port}", argv, workdir, self._env())
 
 
-class SingBox(Peer):
+class ConfigFilePeer(Peer):
+    """A peer that runs from a config file (sing-box, mihomo). The file is written by the
+    public ``write_server_config`` / ``write_client_config``, which
+    tests/test_interop_configs.py also uses to start anytls-ref with ``-c``."""
+
+    def _run(self, name: str, path: Path, workdir: Path) -> subprocess.Popen:
+        raise NotImplementedError
+
+    def write_server_config(self, workdir: Path, port: int, password: str,
+                            padding_scheme: str | None = None, cert: Path | None = None,
+                            key: Path | None = None) -> Path:
+        raise NotImplementedError
+
+    def write_client_config(self, workdir: Path, port: int, server_port: int, password: str,
+                            sni: str = "localhost", disable_reuse: bool = False) -> Path:
+        raise NotImplementedError
+
+    def start_server(self, workdir, port, password, padding_scheme=None, cert=None, key=None):
+        self._check(padding_scheme)
+        path = self.write_server_config(workdir, port, password, padding_scheme, cert, key)
+        return self._run(f"{self.id}-server-{port}", path, workdir)
+
+    def start_client(self, workdir, port, server_port, password, sni="localhost",
+                     disable_reuse=False):
+        self._check(disable_reuse=disable_reuse, role="client")
+        path = self.write_client_config(workdir, port, server_port, password, sni, disable_reuse)
+        return self._run(f"{self.id}-client-{port}", path, workdir)
+
+
+class SingBox(ConfigFilePeer):
     id, version = "sing-box", "1.14.4"
     binaries = ("sing-box",)
 
@@ -312,8 +341,9 @@ class SingBox(Peer):
             "inbounds": [inbound], "outbounds": [{"type": "direct", "tag": "direct"}]})
 
     def write_client_config(self, workdir: Path, port: int, server_port: int, password: str,
-                            sni: str = "localhost") -> Path:
-        """The config file start_client runs the client with (also read by anytls-ref -c)."""
+                            sni: str = "localhost", disable_reuse: bool = False) -> Path:
+        """The config file start_client runs the client with (also read by anytls-ref -c).
+        sing-box has no disable-reuse option (start_client refuses it before writing)."""
         outbound = {"type": "anytls", "tag": "anytls-out", "server": LOOPBACK,
                     "server_port": server_port, "password": password,
                     "idle_session_check_interval": "30s", "idle_session_timeout": "30s",
@@ -325,19 +355,9 @@ class SingBox(Peer):
             "outbounds": [outbound],
             "route": {"final": "anytls-out"}})
 
-    def start_server(self, workdir, port, password, padding_scheme=None, cert=None, key=None):
-        self._check(padding_scheme)
-        path = self.write_server_config(workdir, port, password, padding_scheme, cert, key)
-        return self._run(f"{self.id}-server-{port}", path, workdir)
-
-    def start_client(self, workdir, port, server_port, password, sni="localhost",
-                     disable_reuse=False):
-        self._check(disable_reuse=disable_reuse, role="client")
-        path = self.write_client_config(workdir, port, server_port, password, sni)
-        return self._run(f"{self.id}-client-{port}", path, workdir)
 
 
-class Mihomo(Peer):
+class Mihomo(ConfigFilePeer):
     id, version = "mihomo", "v1.19.30"
     binaries = ("mihomo",)
     client_disable_reuse = True
@@ -391,16 +411,6 @@ class Mihomo(Peer):
         return self._write_config(f"{self.id}-client-{port}", workdir, {
             "mixed-port": port, "proxies": [proxy], "rules": ["MATCH,anytls-out"]})
 
-    def start_server(self, workdir, port, password, padding_scheme=None, cert=None, key=None):
-        self._check(padding_scheme)
-        path = self.write_server_config(workdir, port, password, padding_scheme, cert, key)
-        return self._run(f"{self.id}-server-{port}", path, workdir)
-
-    def start_client(self, workdir, port, server_port, password, sni="localhost",
-                     disable_reuse=False):
-        self._check(disable_reuse=disable_reuse, role="client")
-        path = self.write_client_config(workdir, port, server_port, password, sni, disable_reuse)
-        return self._run(f"{self.id}-client-{port}", path, workdir)
 
 
 class RustPeer(Peer):
