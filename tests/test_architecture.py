@@ -74,3 +74,17 @@ def test_the_import_check_catches_forbidden_imports():
         assert imported_modules(ast.parse(source)) & FORBIDDEN, source
     assert imported_modules(ast.parse("from . import frame")) == set()
     assert dynamic_imports(ast.parse("importlib.import_module('ssl')"))
+
+
+#: anytls_ref/config/: what users already hold (links, configs, command lines) read into settings;
+#: pure like the modules above (the command line reads the files), each naming its document
+CONFIG_MODULES = sorted((PACKAGE / "config").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", CONFIG_MODULES, ids=lambda p: f"config/{p.name}")
+def test_config_modules_are_pure_and_open_with_what_they_read(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    assert imported_modules(tree) & FORBIDDEN == set()
+    assert dynamic_imports(tree) == []
+    name = "anytls_ref.config" if path.stem == "__init__" else f"anytls_ref.config.{path.stem}"
+    assert (ast.get_docstring(tree) or "").startswith(f"{name} — ")
