@@ -1,4 +1,4 @@
-"""Command line: ``anytls-ref server|client|link|demo|padding|probe ...`` (also ``python -m anytls_ref``).
+"""Command line: ``anytls-ref server|client|link|demo|padding|probe`` (= ``python -m anytls_ref``).
 
 The flags of ``server`` and ``client`` are a contract other tools depend on
 (see shared/design/architecture.md, "CLI contract"). anytls-go's spellings of the same flags

@@ -24,7 +24,8 @@ PIN_HEX = "ed78c4a8b0e81bff0640744b21682d146134c1b530181f01f21861910945f8ee"
 SINGBOX_SERVER = {
     "log": {"level": "info"},
     "inbounds": [{"type": "anytls", "tag": "anytls-in", "listen": "127.0.0.1", "listen_port": 9443,
-                  "users": [{"name": "alice", "password": "a-pw"}, {"name": "bob", "password": "b-pw"}],
+                  "users": [{"name": "alice", "password": "a-pw"},
+                            {"name": "bob", "password": "b-pw"}],
                   "padding_scheme": ["stop=2", "0=30-30", "1=100-400"],
                   "tls": {"enabled": True, "certificate_path": "certs/c.pem",
                           "key_path": "/abs/k.pem"}}],

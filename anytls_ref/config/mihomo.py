@@ -1,4 +1,4 @@
-"""anytls_ref.config.mihomo — a mihomo YAML config: an anytls entry of ``listeners`` or ``proxies``.
+"""anytls_ref.config.mihomo — a mihomo YAML config: the anytls entry of its listeners or proxies.
 
 The fields are those of mihomo's configuration documentation (the anytls proxy and listener
 pages, and the general settings), checked against mihomo v1.19.30's option structs
