@@ -197,3 +197,61 @@ def test_one_link_of_each_family_carries_traffic(family, http_server):
     assert body.endswith(f"path=/{family}\n".encode())
     if family == "mihomo":
         assert config.pin == server.fingerprint and not config.insecure
+
+
+def test_the_link_command_prints_the_running_servers_link(capsys):
+    """``anytls-ref link``: the share link with the password, pinned to the certificate the
+    server presents (self-signed here, so no CA trusts it)."""
+    from anytls_ref.__main__ import main
+
+    with Server(ServerConfig(("127.0.0.1", 0), "p@ss word")) as server:
+        port = server.address[1]
+        assert main(["link", f"127.0.0.1:{port}", "-p", "p@ss word", "--name", "Node 1",
+                     "--sni", "localhost"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == (f"anytls://p%40ss%20word@127.0.0.1:{port}/?sni=localhost"
+                       f"&hpkp={server.fingerprint.hex()}#Node%201\n")
+    assert parse_link(printed) == opts("127.0.0.1", port, "p@ss word", sni="localhost",
+                                       pin=server.fingerprint, name="Node 1")
+
+
+@pytest.mark.parametrize("link,server_name,alpn", [
+    # uri_scheme.md: "when the value of sni is an IP address, the client must not send SNI"
+    ("anytls://pw@127.0.0.1:{port}/?sni=127.0.0.1&insecure=1&alpn=h2,http/1.1", None, "h2"),
+    ("anytls://pw@127.0.0.1:{port}/?sni=localhost&insecure=1&alpn=http/1.1", "localhost",
+     "http/1.1"),
+    ("anytls://pw@127.0.0.1:{port}/?sni=localhost&insecure=1", "localhost", None),
+])
+def test_the_links_sni_and_alpn_reach_the_tls_handshake(link, server_name, alpn, tmp_path):
+    """What the client's TLS handshake offers, as a TLS server sees it."""
+    import socket
+    import ssl
+    import threading
+
+    from anytls_ref.net.tls import client_context, connect_tls, write_self_signed
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*write_self_signed(str(tmp_path)))
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    seen = {}
+    ctx.sni_callback = lambda sock, name, _: seen.update(name=name)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with ctx.wrap_socket(conn, server_side=True) as tls:
+            seen["alpn"] = tls.selected_alpn_protocol()
+
+    thread = threading.Thread(target=serve, name="tls-observer")
+    thread.start()
+    try:
+        config, _ = client_config(build_parser().parse_args(
+            ["client", "-s", link.format(port=listener.getsockname()[1])]))
+        raw = socket.create_connection(config.server, timeout=5)
+        tls = connect_tls(client_context(insecure=config.insecure, alpn=config.alpn), raw,
+                          config.sni or config.server[0])
+        tls.close()
+    finally:
+        thread.join(5)
+        listener.close()
+    assert seen == {"name": server_name, "alpn": alpn}
