@@ -104,12 +104,18 @@ def test_a_wrong_pin_fails_with_one_line_naming_both(http_server, caplog):
         # --insecure does not turn the pin off
         with pytest.raises(PinMismatchError):
             open_one_stream(server, "pw", http_server.address, insecure=True, pin=wrong)
-        # nothing of anytls was sent: the server read no byte of an authentication
-        eventually(lambda: server.stats.auth_failures == 2, 5.0, "both connections ended")
+        # nothing of anytls was sent: the server read no byte of an authentication, only the
+        # end of the connection (a plain EOF, or a reset when TLS 1.3 tickets were left unread)
+        ends = ("authentication failed (authentication request too short (0 bytes))",
+                "closed during authentication: [Errno 104] Connection reset by peer")
+
+        def ended() -> list[str]:
+            return [r.getMessage().split(": ", 1)[1] for r in caplog.records
+                    if r.getMessage().startswith("conn ")]
+
+        eventually(lambda: len(ended()) == 2, 5.0, "both connections ended")
+        assert all(line in ends for line in ended()), ended()
         assert server.stats.sessions == 0
-    assert [r.getMessage().split(": ", 1)[1] for r in caplog.records
-            if "authentication failed" in r.getMessage()] == [
-        "authentication failed (authentication request too short (0 bytes))"] * 2
 
 
 def test_cert_out_then_ca_and_the_logged_pin(tmp_path, http_server):
