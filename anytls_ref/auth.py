@@ -96,7 +96,7 @@ def check_auth(received: bytes, expected: bytes | Sequence[bytes]) -> AuthReques
 
 
 def matching_user(received_hash: bytes, hashes: Sequence[bytes]) -> int | None:
-    """The index of the hash equal to ``received_hash``, or None (decisions.md D43).
+    """The index of the hash equal to ``received_hash``, or None (decisions.md D44).
 
     Every hash is compared with ``hmac.compare_digest``, also after one matched: the time taken
     depends on the number of users only, not on which one (or whether any) the password is.

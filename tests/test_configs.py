@@ -1,4 +1,4 @@
-"""sing-box and mihomo config files (issue 17, decisions.md D42): ``-c FILE`` reads the anytls
+"""sing-box and mihomo config files (issue 17, decisions.md D43): ``-c FILE`` reads the anytls
 inbound / listener (server) or outbound / proxy (client) into exact settings, names what it
 does not support in one warning, refuses another security layer, and yields to the command
 line's flags. The configs the interop harness writes for the real peers are in

@@ -1,7 +1,7 @@
 """Command lines users already have (issue 17): every anytls-go command line of its ``-h`` and
 README runs with ``anytls-ref`` in its place, in both ``-flag VALUE`` and ``-flag=VALUE`` forms
-(decisions.md D41); a mistyped single-dash flag is an error naming it, never another flag's
-value; the password can stay off the command line (D45); the CLI contract's flags keep working."""
+(decisions.md D42); a mistyped single-dash flag is an error naming it, never another flag's
+value; the password can stay off the command line (D46); the CLI contract's flags keep working."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The configs the interop harness writes for sing-box and mihomo start anytls-ref (issue 17,
-decisions.md D42): ``anytls-ref server -c`` with the peer's server config serves the real peer's
+decisions.md D43): ``anytls-ref server -c`` with the peer's server config serves the real peer's
 client, ``anytls-ref client -c`` with the peer's client config uses the real peer's server, and
 the interop scenarios tcp, reuse and udp pass. The files come from interop/peers.py's own
 writers, the ones the peers are started with; anytls-ref runs as its command line does, in a

@@ -1,5 +1,5 @@
 """Share links (issue 17): anytls-go's docs/uri_scheme.md and what clients in the wild export,
-each with the exact settings it gives or the exact one-line error (decisions.md D40); one link
+each with the exact settings it gives or the exact one-line error (decisions.md D41); one link
 of each family then carries real traffic through our client to our server."""
 
 from __future__ import annotations

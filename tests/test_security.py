@@ -88,7 +88,7 @@ HASH_A, HASH_B = password_hash("alice's password"), password_hash("bob's passwor
 @pytest.mark.parametrize("sent,user", [(HASH_A, 0), (HASH_B, 1), (HASH, None)],
                          ids=["first user", "second user", "nobody"])
 def test_with_two_users_every_hash_is_compared_whichever_matches(compare_spy, sent, user):
-    """Two users (decisions.md D43): both hashes are compared, in the same order, whether the
+    """Two users (decisions.md D44): both hashes are compared, in the same order, whether the
     first matches, the second, or neither: the work does not tell which user it was."""
     if user is None:
         with pytest.raises(AuthenticationError):

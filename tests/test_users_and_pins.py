@@ -1,4 +1,4 @@
-"""Several users (decisions.md D43) and certificate pinning (D44), issue 17: two users on one
+"""Several users (decisions.md D44) and certificate pinning (D45), issue 17: two users on one
 server each authenticate and are named in their session's log line, a wrong password is
 refused; the server logs its certificate's SHA-256, ``--pin`` with it connects without
 ``--insecure`` or ``--ca``, a wrong pin fails with one line naming both fingerprints, and

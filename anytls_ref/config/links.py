@@ -8,7 +8,7 @@ special characters need percent-encoding"); "if the port is omitted, it defaults
 send SNI"); ``insecure`` "accepts 1 for true, 0 for false". Third parties may add parameters
 but "should not assume that other implementations understand them".
 
-What clients in the wild emit, and what we make of it (spec_notes/decisions.md D40):
+What clients in the wild emit, and what we make of it (spec_notes/decisions.md D41):
 
 - the whole userinfo is the password, ``user:pass`` included, as anytls-go takes it
   (``url.User.String()``); mihomo's converter would take only ``pass``;

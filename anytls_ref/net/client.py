@@ -71,7 +71,7 @@ class ClientConfig:
     #: missing one closes the session after SYNACK_WATCHDOG (Go's behaviour)
     fast_open: bool = False
     #: ``--pin``: SHA-256 of the server's leaf certificate, checked after the handshake and
-    #: before the authentication; no CA chain is then needed (decisions.md D44)
+    #: before the authentication; no CA chain is then needed (decisions.md D45)
     pin: bytes | None = None
     #: ALPN protocols to offer (a share link's or config's ``alpn``)
     alpn: tuple[str, ...] = ()

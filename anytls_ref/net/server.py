@@ -56,7 +56,7 @@ class ServerConfig:
     address_timeout: float = 30.0  #: waiting for a new stream's target address
     trace: bool = False
     #: more users, each with a password of its own: each session's log line names its user
-    #: (decisions.md D43)
+    #: (decisions.md D44)
     users: tuple[User, ...] = ()
 
 

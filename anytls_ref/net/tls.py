@@ -2,7 +2,7 @@
 
 "The anytls protocol parameters do not include TLS parameters" — these are ours: TLS 1.2 or
 newer; the client verifies the server's certificate unless told ``--insecure``, or checks its
-pin instead (``--pin``: the SHA-256 of the server's leaf certificate, decisions.md D44), and
+pin instead (``--pin``: the SHA-256 of the server's leaf certificate, decisions.md D45), and
 offers the ALPN protocols a share link or config names.
 """
 
