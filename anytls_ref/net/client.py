@@ -43,7 +43,7 @@ from .relay import set_nodelay
 from .session import Session
 from .stats import Counters
 from .stream import Stream
-from .tls import client_context
+from .tls import client_context, connect_tls
 from .trace import Tracer
 
 log = logging.getLogger("anytls_ref.client")
@@ -77,6 +77,13 @@ class ClientConfig:
     #: cmdSYNACK then closes the stream, and a missing one closes the session (Go's watchdog,
     #: keepalive.SynackWatchdog)
     wait_synack: bool = False
+    #: ``--pin``: SHA-256 of the server's leaf certificate, checked after the handshake and
+    #: before the authentication; no CA chain is then needed (decisions.md D45)
+    pin: bytes | None = None
+    #: ALPN protocols to offer (a share link's or config's ``alpn``)
+    alpn: tuple[str, ...] = ()
+    #: the node's name (a share link's #fragment, a config's tag or name), for the log
+    name: str | None = None
 
 
 @dataclass
@@ -237,7 +244,8 @@ class Client:
         self.config = config
         self.params = config.params or ClientParams(config.password)
         self.password_hash = password_hash(config.password)
-        self.ssl_context = client_context(insecure=config.insecure, ca_file=config.ca_file)
+        self.ssl_context = client_context(insecure=config.insecure, ca_file=config.ca_file,
+                                          pin=config.pin, alpn=config.alpn)
         host = config.server[0]
         self.server_hostname = config.sni or host
         self.stats = ClientStats()
@@ -286,8 +294,8 @@ class Client:
         try:
             set_nodelay(raw)
             resume = self._ticket_to_resume()
-            tls = self.ssl_context.wrap_socket(raw, server_hostname=self.server_hostname,
-                                               session=resume)
+            tls = connect_tls(self.ssl_context, raw, self.server_hostname, resume,
+                              self.config.pin)
         except BaseException:
             raw.close()
             raise
@@ -311,7 +319,8 @@ class Client:
         with self.stats.lock:
             self.stats.session_md5s.append(scheme.md5)
         self._start_cleaner()
-        log.debug("%s: new session to %s:%d", session.label, *self.config.server)
+        log.debug("%s: new session to %s:%d%s", session.label, *self.config.server,
+                  f" ({self.config.name})" if self.config.name else "")
         return session
 
     def _ticket_to_resume(self) -> ssl.SSLSession | None:
