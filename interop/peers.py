@@ -83,6 +83,9 @@ ssrlive `anytls` 0.5.3  (peer id "ssrlive-0.5"; crates.io anytls, the same crate
         out before any SYNACK (src/client_app.rs:560-563); stream ids come from one process-wide
         counter, not per session (src/runtime/session.rs:27-36). --client-id puts the UUID's
         text in the first 36 bytes of padding0 (src/core/auth.rs:29-45).
+    Both roles: no backpressure on received data; with more than 1 MiB (or 64 frames) waiting
+        for the application a stream is ended with FIN (src/runtime/session.rs:23-24, :884-902),
+        so a 10 MiB echo fails in most runs, 0.5.3 against itself too.
 
 jxo-me `anytls-rs` 0.5.4  (crates.io anytls-rs; cargo src anytls-rs-0.5.4/src/bin/*.rs; hand-
     parsed argv, `--help` lists everything; installs anytls-server and anytls-client, no
