@@ -18,7 +18,7 @@ through it what a long link would (issue 15 items 1 and 5):
   SO_SNDBUF, 64 KiB asked, 128 KiB granted) hold bytes beyond the window, so under a window they
   are kept that small; without one the kernel sizes them, and the relay reads whatever arrives
   and holds it for the delay (the sender sees a loopback round trip). A rate cap without a
-  window therefore holds everything the sender pushes beyond the rate (up to 8192 chunks).
+  window therefore holds what the sender pushes beyond the rate (up to 1024 reads or slices).
 
 A peer's EOF reaches the other side one delay later as shutdown(SHUT_WR) (a half-close: the
 other direction keeps flowing); a reset reaches it one delay later as a reset (SO_LINGER 0,
@@ -32,16 +32,23 @@ that long), loss, reordering, and a bottleneck shared by connections (each has i
 
 Why Go (interop/go/linkemu, built by interop/peers.sh into the peers folder; this module starts
 it and is its Python face). The relay must not be what limits a pair: its ceiling should be 5x
-the fastest pair's throughput, which is about 1 GB/s for a 4 MiB window at 20 ms (bound 210 MB/s)
-and more than this 2-vCPU machine's own loopback can carry without a window. The same relay in
-Python (256 KiB reads, a deque of (due time, chunk), a reader and a sender thread per direction,
-its own process) measured side by side with the Go one on the loaded machine: without a window
-700-930 MB/s against 720-1140 MB/s, but at 1.2-3.4 CPU seconds per GB against 1.0-2.0, and with
-the small buffers a window needs it moved 350 MB/s at RTT 0 against 800, and 0.68-0.93 of
-window / RTT at 20 ms against 0.88-0.95. Every CPU second it takes is taken from the pair it
-measures (two vCPUs for client, server, relay and target), so the cheaper relay wins; the Go
-program is stdlib only (no go.sum) and builds in seconds. Its measured ceilings:
-interop/linkemu_ceiling.py, results in spec_notes/performance.md when the bench takes it in.
+the fastest pair's throughput, about 1 GB/s for a 4 MiB window at 20 ms (bound 210 MB/s). The
+same relay was first written in Python (256 KiB reads, a deque of (due time, chunk), a reader and
+a sender thread per direction, in its own process) and measured side by side with the Go one on
+this 2-vCPU machine, both loaded by other jobs: without a window 700-930 MB/s against 720-1140,
+at 0.9-1.2 CPU seconds per GB against 0.7-1.1; with the small buffers a window needs, 350 MB/s
+at RTT 0 against 460-800 (2.9 CPU s/GB against 1.2), and 0.68-0.97 of window / RTT at 20 ms
+against 0.88-0.97. Every CPU second the relay takes is taken from the pair it measures (client,
+server, relay and target share two vCPUs), so the cheaper one wins; the Go program is stdlib only
+(no go.sum) and builds in seconds. Its ceilings (interop/linkemu_ceiling.py: plain TCP through
+it to a sink process; two runs, load 2.5-3): without a window 600-1070 MB/s at RTT 0, 20 and
+100 ms (direct loopback 1.8-2.4 GB/s); with a 4 MiB window 0.95-0.97 of window / RTT at 20 ms
+and 1.00 at 100 ms; with 100 Mbit/s, 1.000 of the rate. A timer's wake-up adds 0.3-0.5 ms per
+direction (median; p95 under 1 ms) to the delay. So 5x holds at 100 ms and under the rate cap;
+at 20 ms with 4 MiB the relay's capacity with small buffers (680-750 MB/s in those runs) is
+3.3-3.6x the bound it imposes, which it reaches itself within 3-5 %; and without a window no relay
+on this machine has 5x a pair's loopback speed (600-900 MB/s): bulk over a long link needs the
+window anyway (issue 15 item 5).
 
     with LinkEmulator(("127.0.0.1", server_port), one_way_delay=0.05, window=4 * MiB) as link:
         ...  # connect to link.address instead of the server

@@ -28,8 +28,8 @@ const (
 	socketBuffer = 64 << 10
 	pacingSlice  = time.Millisecond // with a rate cap, a read is handed on in slices this long
 	minSlice     = 1500
-	// queued items per direction at most: with no window the relay's only limit (2 GiB of reads)
-	maxQueued = 8192
+	// queued reads or slices per direction at most: without a window the relay's only limit
+	maxQueued = 1024
 )
 
 type link struct {
@@ -93,6 +93,8 @@ func (d *direction) readLoop() {
 		}
 		// Data already waiting when the window opened would have left a real sender then, not
 		// when this goroutine got round to reading it: its in-flight time starts at the opening.
+		// (Waiting is seen on waking, so a byte that came in meanwhile may be dated up to one
+		// wake-up early; it only happens while the window is full, when data is always queued.)
 		waiting := !opened.IsZero() && d.available() > 0
 		bufp := buffers.Get().(*[]byte)
 		n, err := d.src.Read((*bufp)[:size])
