@@ -18,7 +18,8 @@ loadEventEnd) show what a proxy's cost per connection means to a user.
 * ``page_loads(socks_port)``: one warm-up load, then ``loads`` loads in the same browser; their
   times in ms. ``python interop/browser.py --socks PORT`` prints them, and ``--ours [--rtt MS]
   [--fast-open]`` starts our own client and server (``python -m anytls_ref``) first, with the link
-  emulator between them at that RTT, and loads through that pair.
+  emulator between them at that RTT, and loads through that pair; ``--direct`` loads without a
+  proxy (what the browser and the page cost by themselves).
 
 Chromium comes from Debian's package (``make bench-deps``: apt-get install chromium); it cannot be
 downloaded by the bench. Where it is absent, ``chromium()`` is None and the CLI says so in one
@@ -94,6 +95,9 @@ class PageSite:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+            # headers and body are two writes: with Nagle the body would wait for the ACK of
+            # the headers, which the receiver delays by up to 40 ms
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:  # noqa: N802 (the stdlib's naming)
                 path, _, query = self.path.partition("?")
@@ -251,11 +255,12 @@ class PageLoad:
 
 
 class Browser:
-    """Headless Chromium with a fresh profile, every request through socks5://127.0.0.1:PORT.
-    ``load(url)`` navigates its one tab and returns the page-load time. A context manager;
-    ``close()`` ends the browser (its whole process group) and removes the profile."""
+    """Headless Chromium with a fresh profile, every request through socks5://127.0.0.1:PORT
+    (``socks_port`` None: no proxy, the browser's own floor). ``load(url)`` navigates its one tab
+    and returns the page-load time. A context manager; ``close()`` ends the browser (its whole
+    process group) and removes the profile."""
 
-    def __init__(self, socks_port: int, *, executable: str | None = None,
+    def __init__(self, socks_port: int | None, *, executable: str | None = None,
                  log_path: Path | None = None) -> None:
         executable = executable or chromium()
         if executable is None:
@@ -263,12 +268,13 @@ class Browser:
         self._profile = tempfile.TemporaryDirectory(prefix="anytls-bench-chromium-")
         argv = [executable, "--headless=new", "--no-sandbox", "--disable-gpu",
                 f"--user-data-dir={self._profile.name}", "--remote-debugging-port=0",
-                f"--proxy-server=socks5://{LOOPBACK}:{socks_port}",
-                "--proxy-bypass-list=<-loopback>",
                 # nothing of its own on the network, so the proxy carries only the page
                 "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--disable-extensions",
                 "--disable-default-apps", "--mute-audio", "about:blank"]
+        if socks_port is not None:
+            argv[1:1] = [f"--proxy-server=socks5://{LOOPBACK}:{socks_port}",
+                         "--proxy-bypass-list=<-loopback>"]
         log = open(log_path or os.devnull, "wb")
         # a session of its own: close() ends the renderers and helpers with it
         self.proc = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
@@ -334,10 +340,11 @@ class Browser:
         self._profile.cleanup()
 
 
-def page_loads(socks_port: int, *, loads: int = 7, warmup: int = 1, images: int = 40,
+def page_loads(socks_port: int | None, *, loads: int = 7, warmup: int = 1, images: int = 40,
                keep_alive: bool = False, log_path: Path | None = None) -> list[float]:
-    """Page-load times (ms) of ``loads`` loads through the SOCKS5 proxy on ``socks_port``, after
-    ``warmup`` loads in the same browser. FileNotFoundError(MISSING) without Chromium."""
+    """Page-load times (ms) of ``loads`` loads through the SOCKS5 proxy on ``socks_port`` (None:
+    direct), after ``warmup`` loads in the same browser. FileNotFoundError(MISSING) without
+    Chromium."""
     with PageSite(images, keep_alive=keep_alive) as site, \
             Browser(socks_port, log_path=log_path) as browser:
         times = [browser.load(site.url(n), images).ms for n in range(warmup + loads)]
@@ -386,6 +393,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--socks", type=int, metavar="PORT", help="a SOCKS5 proxy on 127.0.0.1")
+    target.add_argument("--direct", action="store_true", help="no proxy: the browser's floor")
     target.add_argument("--ours", action="store_true",
                         help="start our client and server (python -m anytls_ref) and use them")
     parser.add_argument("--rtt", type=float, default=0.0,
@@ -402,7 +410,7 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="anytls-browser-") as workdir:
         things, port = start_ours(args.rtt, args.fast_open, Path(workdir)) if args.ours \
-            else ([], args.socks)
+            else ([], args.socks)  # None with --direct
         try:
             times = page_loads(port, loads=args.loads, warmup=args.warmup, images=args.images,
                                keep_alive=args.keep_alive)
