@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-pythons demo peers interop bench vectors check-vectors fuzz clean
+.PHONY: test test-pythons demo peers interop bench bench-deps vectors check-vectors fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,13 @@ interop: $(STAMP) peers
 
 bench: $(STAMP) peers
 	$(PY) interop/bench.py
+
+# bench-deps: what the bench needs beyond the venv and the peers: Chromium from Debian's packages
+# for the browser loads (interop/browser.py; as root). `make test` does not need it: the browser
+# tests skip without it.
+bench-deps:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
+	@chromium --version 2>/dev/null
 
 vectors: $(STAMP)
 	$(PY) tests/vectors/generate.py

