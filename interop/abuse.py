@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from anytls_ref.auth import encode_auth, password_hash  # noqa: E402
 from anytls_ref.frame import FRAME_HEADER, Command  # noqa: E402
+from anytls_ref.net.sockutil import set_nodelay  # noqa: E402
 from anytls_ref.probe.rawpeer import RawClient, connect_v2, frame  # noqa: E402
 from anytls_ref.probe.targets import EchoServer  # noqa: E402
 from anytls_ref.settings import ClientSettings  # noqa: E402
@@ -67,7 +68,7 @@ class Ctx:
 
 def _tcp(ctx: Ctx) -> socket.socket:
     sock = socket.create_connection(ctx.server, timeout=WAIT)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    set_nodelay(sock)
     return sock
 
 

@@ -49,7 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from interop import peers as peer_mod  # noqa: E402
 from interop.peers import LOOPBACK, free_port, make_cert, stop, wait_for_port  # noqa: E402
 
-from anytls_ref.net.relay import recv_exactly, set_nodelay  # noqa: E402
+from anytls_ref.net.socks_client import socks5_connect  # noqa: E402
+from anytls_ref.net.sockutil import recv_exactly, set_nodelay, shutdown_quietly  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "interop" / ".work" / "bench"
@@ -188,11 +189,8 @@ def _relay(a: socket.socket, b: socket.socket) -> None:
                 dst.sendall(buf[:n])
         except OSError:
             pass
-        for s in (src, dst):
-            try:
-                socket.socket.shutdown(s, socket.SHUT_RDWR)
-            except OSError:
-                pass
+        shutdown_quietly(src)
+        shutdown_quietly(dst)
 
     t = threading.Thread(target=copy, args=(b, a), daemon=True)
     t.start()
@@ -369,21 +367,7 @@ def open_stream(run: Running, target: tuple[str, int], timeout: float = 30.0) ->
         sock = socket.create_connection(target, timeout=timeout)
         set_nodelay(sock)
         return sock
-    sock = socket.create_connection((LOOPBACK, run.socks_port), timeout=timeout)
-    try:
-        set_nodelay(sock)
-        sock.sendall(b"\x05\x01\x00")
-        if recv_exact(sock, 2) != b"\x05\x00":
-            raise ConnectionError("SOCKS5 method refused")
-        sock.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(target[0])
-                     + struct.pack(">H", target[1]))
-        reply = recv_exact(sock, 10)  # IPv4 bound address in every reply we get here
-        if reply[1] != 0:
-            raise ConnectionError(f"SOCKS5 reply {reply[1]}")
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    return socks5_connect((LOOPBACK, run.socks_port), target, timeout=timeout)
 
 
 SOURCE = memoryview(os.urandom(MiB))

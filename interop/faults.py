@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for the script (ServerProcess's child) in an uninstalled checkout
 
-from anytls_ref.net.listener import wake  # noqa: E402
+from anytls_ref.net.sockutil import shutdown_quietly  # noqa: E402
 from anytls_ref.net.workers import Workers  # noqa: E402
 
 
@@ -230,17 +230,17 @@ class BlackholeProxy:
             pass
         finally:
             if not pipe.dead:
-                wake(dst)  # a live connection ends as a whole
+                shutdown_quietly(dst)  # a live connection ends as a whole
 
     def close(self) -> None:
-        wake(self._listener)
+        shutdown_quietly(self._listener)
         self._listener.close()
         self._accept.join()
         with self._lock:
             pipes = list(self._pipes)
         for pipe in pipes:
             for sock in pipe.socks:
-                wake(sock)
+                shutdown_quietly(sock)
         self._workers.close()
         for pipe in pipes:
             for sock in pipe.socks:
@@ -277,7 +277,7 @@ class SilentTarget:
                 self.conns.append(conn)
 
     def close(self) -> None:
-        wake(self._listener)
+        shutdown_quietly(self._listener)
         self._listener.close()
         self._accept.join()
         with self._lock:

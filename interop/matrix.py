@@ -52,13 +52,14 @@ import socks
 from anytls_ref.net.client import Client, ClientConfig
 from anytls_ref.net.inbound import ProxyInbound
 from anytls_ref.net.server import Server, ServerConfig
+from anytls_ref.net.socks_client import Socks5Udp
+from anytls_ref.net.sockutil import shutdown_quietly
 from anytls_ref.net.stream import Stream
 from anytls_ref.padding import DEFAULT, parse_scheme
 from anytls_ref.probe.rawpeer import ExpectationFailed, eventually
 from anytls_ref.socksaddr import SocksAddr
 
 from . import peers as peer_mod
-from .socks_udp import SocksUdpClient
 from .targets import HTTP_BODY, EchoServer, HTTPTarget, UdpEcho, refused_port
 
 log = logging.getLogger("interop")
@@ -271,8 +272,7 @@ def scenario_tcp(client: ClientSide, server: ServerSide, work: Path) -> str:
             finally:
                 if received < TCP_BYTES:
                     # unblock the sender; the peer may have closed already, which is no news
-                    with contextlib.suppress(OSError):
-                        sock.shutdown(socket.SHUT_RDWR)
+                    shutdown_quietly(sock)
                 sender.join()
     finally:
         echo.close()
@@ -312,7 +312,7 @@ def scenario_udp(client: ClientSide, server: ServerSide, work: Path) -> str:
     echoes = [UdpEcho(), UdpEcho()]
     sock = None
     try:
-        sock = SocksUdpClient(("127.0.0.1", client.socks_port))
+        sock = Socks5Udp(("127.0.0.1", client.socks_port))
         for n in range(50):
             echo = echoes[n % 2]
             payload = f"datagram {n} ".encode() * (1 + n % 30)

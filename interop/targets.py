@@ -14,7 +14,7 @@ import http.server
 import socket
 import threading
 
-from anytls_ref.net.listener import wake
+from anytls_ref.net.sockutil import shutdown_quietly
 from anytls_ref.probe.targets import EchoServer, refused_port  # noqa: F401 - re-exported
 
 HTTP_BODY = b"hello from the anytls-ref test target\n"
@@ -100,6 +100,6 @@ class UdpEcho:
 
     def close(self) -> None:
         self._closing.set()
-        wake(self.sock)  # a blocked recvfrom returns at once on Linux
+        shutdown_quietly(self.sock)  # a blocked recvfrom returns at once on Linux
         self._thread.join()
         self.sock.close()

@@ -41,7 +41,7 @@ from anytls_ref.probe.client_probe import (
 from anytls_ref.probe.rawpeer import RawClient, RawServer, eventually, frame
 from anytls_ref.probe.report import FAIL, INFO, PASS, CheckResult
 from anytls_ref.probe.server_probe import CHECKS, run_server_probe
-from anytls_ref.probe.socks5 import Socks5Error, socks5_connect
+from anytls_ref.net.socks_client import Socks5Error, socks5_connect
 from anytls_ref.settings import ClientSettings
 from anytls_ref.socksaddr import SocksAddr, encode_socksaddr
 from anytls_ref.spec import BY_ID, SPEC_FILE

@@ -18,6 +18,7 @@ import socks
 from anytls_ref.net.client import Client, ClientConfig
 from anytls_ref.net.inbound import ProxyInbound
 from anytls_ref.net.server import Server, ServerConfig
+from anytls_ref.net.socks_client import Socks5Udp
 from interop.targets import UdpEcho
 
 
@@ -106,7 +107,6 @@ SING_BOX_PAIRS = [("sing-box", "anytls_ref"), ("anytls_ref", "sing-box")]
 def test_datagrams_through_sing_box_pairs(client, server, echoes, tmp_path):
     from interop import peers as peer_mod
     from interop.matrix import Setup, running_client, running_server
-    from interop.socks_udp import SocksUdpClient
 
     peer = peer_mod.get_peer("sing-box")
     if not peer.installed():
@@ -116,8 +116,7 @@ def test_datagrams_through_sing_box_pairs(client, server, echoes, tmp_path):
     sizes = [1 + (i * 7) % 1400 for i in range(200)] + [8000]
     with running_server(server, Setup(), tmp_path) as srv:
         with running_client(client, Setup(), srv.port, tmp_path) as cli:
-            sock = SocksUdpClient(("127.0.0.1", cli.socks_port))
-            try:
+            with Socks5Udp(("127.0.0.1", cli.socks_port)) as sock:
                 for n, size in enumerate(sizes):
                     echo = echoes[n % 2]
                     payload = bytes((n + i) % 256 for i in range(size))
@@ -125,5 +124,3 @@ def test_datagrams_through_sing_box_pairs(client, server, echoes, tmp_path):
                     data, source = sock.recvfrom()
                     assert data == payload, f"datagram {n} ({size} bytes) differs"
                     assert source == echo.address
-            finally:
-                sock.close()

@@ -39,7 +39,7 @@ from ..rules import ClientRules
 from ..socksaddr import SocksAddr, encode_socksaddr
 from ..version import OpenResult, open_plan, waits_for_answer
 from .keepalive import Heartbeats, SynackWatchdog
-from .relay import set_nodelay
+from .sockutil import set_nodelay
 from .session import Session
 from .stats import Counters
 from .stream import Stream

@@ -10,7 +10,6 @@ layer and, for targets and TLS contexts, on ``net``.
 | server_probe.py   | ``probe server HOST:PORT``: the checks against any anytls server      |
 | client_probe.py   | ``probe client -l HOST:PORT``: a probe server, checks of a client     |
 | shaping.py        | pure: TLS records read back into writes, checked against scheme lines |
-| socks5.py         | a minimal SOCKS5 CONNECT client (to drive a client's local port)      |
 | report.py         | check results, the table and the JSON                                 |
 | cli.py            | the ``probe`` subcommands                                             |
 """

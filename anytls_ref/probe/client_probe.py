@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 
 from ..auth import AUTH_OVERHEAD, check_auth
 from ..frame import Command, command_name, encode_psh
-from ..net.relay import recv_exactly
+from ..net.socks_client import Socks5Error, socks5_connect
+from ..net.sockutil import recv_exactly
 from ..padding import DEFAULT, PaddingScheme, parse_scheme
 from ..settings import ClientSettings
 from ..socksaddr import SocksAddr
@@ -42,7 +43,6 @@ from ..version import PROTOCOL_VERSION
 from .rawpeer import RawConnection, RawServer, frame
 from .report import FAIL, INFO, PASS, CheckResult, section_of
 from .shaping import RecordView, check_write, describe_write, group_writes, view_records
-from .socks5 import Socks5Error, socks5_connect
 
 TARGET_HOST = "127.0.0.1"
 TARGET_ECHO = 10001

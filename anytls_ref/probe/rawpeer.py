@@ -49,7 +49,8 @@ from dataclasses import dataclass, field
 from ..auth import AUTH_OVERHEAD, check_auth, encode_auth, password_hash
 from ..errors import AuthenticationError
 from ..frame import FRAME_HEADER, NEED_DATA, Command, Frame, FrameDecoder, command_name, encode_psh
-from ..net.listener import ThreadedListener, wake
+from ..net.listener import ThreadedListener
+from ..net.sockutil import set_nodelay, shutdown_quietly
 from ..net.tls import server_context
 from ..padding import DEFAULT, PaddingScheme, parse_scheme
 from ..settings import ClientSettings, ServerSettings, encode_alert
@@ -117,7 +118,7 @@ class RawClient:
                  server_hostname: str | None = None,
                  connect_timeout: float = DEFAULT_TIMEOUT) -> None:
         raw = socket.create_connection(address, timeout=connect_timeout)
-        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        set_nodelay(raw)
         try:
             self.tls = (context or insecure_client_context()).wrap_socket(
                 raw, server_hostname=server_hostname)
@@ -518,7 +519,7 @@ class RawServer(ThreadedListener):
             tls = self.connections[conn].tls if conn in self.connections else None
         if tls is not None:
             self.record(conn, "dropped")
-            wake(tls)
+            shutdown_quietly(tls)
 
     # ---- hooks: the default script ----
 
@@ -557,7 +558,7 @@ class RawServer(ThreadedListener):
         tls = None
         try:
             raw.settimeout(DEFAULT_TIMEOUT)
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            set_nodelay(raw)
             tls = self._context.wrap_socket(raw, server_side=True)
             tls.settimeout(None)
             with self._lock:  # from now on close() must wake the TLS socket
