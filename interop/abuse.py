@@ -41,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from anytls_ref.auth import encode_auth, password_hash  # noqa: E402
 from anytls_ref.frame import FRAME_HEADER, Command  # noqa: E402
 from anytls_ref.net.sockutil import set_nodelay  # noqa: E402
-from anytls_ref.probe.rawpeer import RawClient, connect_v2, frame  # noqa: E402
+from anytls_ref.probe.rawclient import RawClient, connect_v2  # noqa: E402
+from anytls_ref.probe.scripting import frame  # noqa: E402
 from anytls_ref.probe.targets import EchoServer  # noqa: E402
 from anytls_ref.settings import ClientSettings  # noqa: E402
 from interop.faults import ServerProcess  # noqa: E402
@@ -187,7 +188,7 @@ def truncated_auth(ctx: Ctx) -> str:
     cut = ctx.rng.choice([ctx.rng.randint(1, 31), 32, 33, ctx.rng.randint(34, 300)])
     with RawClient(ctx.server) as peer:
         peer.send_raw(right[:cut])
-        socket.socket.shutdown(peer.tls, socket.SHUT_WR)
+        peer.half_close()
         if not peer.closed_within(WAIT):
             raise Unexpected("still open")
     return "closed"
@@ -198,7 +199,7 @@ def truncated_frame(ctx: Ctx) -> str:
     with _authed(ctx) as peer:
         whole = FRAME_HEADER.pack(Command.PSH, 1, 5000) + bytes(100)
         peer.send_raw(whole[: ctx.rng.randint(1, len(whole) - 1)])
-        socket.socket.shutdown(peer.tls, socket.SHUT_WR)
+        peer.half_close()
         if not peer.closed_within(WAIT):
             raise Unexpected("still open")
     return "closed"

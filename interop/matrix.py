@@ -56,11 +56,12 @@ from anytls_ref.net.socks_client import Socks5Udp
 from anytls_ref.net.sockutil import shutdown_quietly
 from anytls_ref.net.stream import Stream
 from anytls_ref.padding import DEFAULT, parse_scheme
-from anytls_ref.probe.rawpeer import ExpectationFailed, eventually
+from anytls_ref.probe.scripting import ExpectationFailed, eventually
+from anytls_ref.probe.targets import EchoServer, refused_port
 from anytls_ref.socksaddr import SocksAddr
 
 from . import peers as peer_mod
-from .targets import HTTP_BODY, EchoServer, HTTPTarget, UdpEcho, refused_port
+from .targets import HTTP_BODY, HTTPTarget, UdpEcho
 
 log = logging.getLogger("interop")
 

@@ -28,7 +28,7 @@ from anytls_ref.net.inbound import ProxyInbound  # noqa: E402
 from anytls_ref.net.server import Server, ServerConfig  # noqa: E402
 from anytls_ref.probe.client_probe import ClientProbe  # noqa: E402
 from anytls_ref.probe.report import CheckResult, counts, table  # noqa: E402
-from anytls_ref.probe.rawpeer import ExpectationFailed  # noqa: E402
+from anytls_ref.probe.scripting import ExpectationFailed  # noqa: E402
 from anytls_ref.probe.server_probe import (  # noqa: E402
     ServerProbe,
     echo,

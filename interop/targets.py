@@ -2,10 +2,9 @@
 
 Each target listens on an ephemeral loopback port, serves every connection on its own thread
 and, on ``close()``, stops accepting, wakes every connection and joins every thread it started
-(the autouse fixture in conftest.py fails a test that leaves a thread behind). (tests/targets.py
-wraps each in a pytest fixture.) The TCP echo server and ``refused_port`` live in
-anytls_ref/probe/targets.py, because the ``probe`` command needs them at run time; they are
-re-exported here.
+(the autouse fixture in tests/conftest.py fails a test that leaves a thread behind; its fixtures
+own the targets there). The TCP echo server and ``refused_port`` live in
+anytls_ref/probe/targets.py, because the ``probe`` command needs them at run time.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import socket
 import threading
 
 from anytls_ref.net.sockutil import shutdown_quietly
-from anytls_ref.probe.targets import EchoServer, refused_port  # noqa: F401 - re-exported
 
 HTTP_BODY = b"hello from the anytls-ref test target\n"
 

@@ -1,19 +1,29 @@
-"""Shared fixtures: every test fails on leaked threads and on exceptions in background threads."""
+"""Shared fixtures: every test fails on leaked threads and on exceptions in background threads.
+
+The others each own what they make for the duration of a test and close it (joining its
+threads) at the end: our Servers (``make_server``), bare Clients (``make_client``), Clients
+behind a local SOCKS5/HTTP port (``make_proxy``), and the local targets (``echo_server``,
+``http_server``).
+"""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from anytls_ref.net.client import Client, ClientConfig
+from anytls_ref.net.inbound import LocalAuth, ProxyInbound
 from anytls_ref.net.server import Server, ServerConfig
+from anytls_ref.probe.targets import EchoServer
+from interop.targets import HTTPTarget
 
-# local targets for the network tests (tests/targets.py), each owned by a fixture
-from targets import echo_server, http_server  # noqa: F401
+T = TypeVar("T")
 
 # Hypothesis profiles for tests/test_properties.py: "ci" keeps `make test` to a few seconds;
 # `make fuzz` runs HYPOTHESIS_PROFILE=fuzz. No deadline: a loaded CI machine is not a bug.
@@ -24,6 +34,21 @@ settings.register_profile("fuzz", max_examples=5_000, deadline=None,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def _factory(build: Callable[..., T]) -> Iterator[Callable[..., T]]:
+    """The body of a make_* fixture: each call builds (and starts) one thing with ``build``;
+    everything built is closed at the end of the test, in order."""
+    built: list[T] = []
+
+    def make(*args, **kwargs) -> T:
+        thing = build(*args, **kwargs)
+        built.append(thing)
+        return thing
+
+    yield make
+    for thing in built:
+        thing.close()
+
+
 @pytest.fixture
 def make_server(request):
     """Start our Servers on 127.0.0.1:0 with the given ServerConfig fields; all closed at the end.
@@ -32,18 +57,14 @@ def make_server(request):
     """
     password = getattr(request.module, "PASSWORD", "password")
     defaults = getattr(request.module, "SERVER_DEFAULTS", {})
-    servers: list[Server] = []
 
-    def make(**config) -> Server:
+    def build(**config) -> Server:
         server = Server(ServerConfig(listen=("127.0.0.1", 0), password=password,
                                      **{**defaults, **config}))
-        servers.append(server)
         server.start()
         return server
 
-    yield make
-    for server in servers:
-        server.close()
+    yield from _factory(build)
 
 
 @pytest.fixture
@@ -51,17 +72,45 @@ def make_client(request):
     """Bare Clients (no local listener; insecure TLS unless told otherwise) with the test
     module's PASSWORD, for tests that open streams directly; all closed at the end."""
     password = getattr(request.module, "PASSWORD", "password")
-    clients: list[Client] = []
 
-    def make(address: tuple[str, int], **config) -> Client:
+    def build(address: tuple[str, int], **config) -> Client:
         config.setdefault("insecure", True)
-        client = Client(ClientConfig(server=address, password=password, **config))
-        clients.append(client)
-        return client
+        return Client(ClientConfig(server=address, password=password, **config))
 
-    yield make
-    for client in clients:
-        client.close()
+    yield from _factory(build)
+
+
+@pytest.fixture
+def make_proxy(make_server, make_client):
+    """A started ProxyInbound (SOCKS5 + HTTP proxy) in front of a make_client Client to
+    ``address`` (default: a new make_server() Server); ``auth`` and ``listen`` go to the
+    inbound, the rest to ClientConfig. All closed at the end (an inbound closes its client)."""
+
+    def build(address: tuple[str, int] | None = None, *, auth: LocalAuth | None = None,
+              listen: str = "127.0.0.1", **config) -> ProxyInbound:
+        if address is None:
+            address = make_server().address
+        inbound = ProxyInbound((listen, 0), make_client(address, **config), auth=auth)
+        inbound.start()
+        return inbound
+
+    yield from _factory(build)
+
+
+@pytest.fixture
+def echo_server() -> Iterator[EchoServer]:
+    """A TCP echo server on 127.0.0.1."""
+    server = EchoServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def http_server() -> Iterator[HTTPTarget]:
+    """An HTTP/1.0 server on 127.0.0.1 (interop/targets.py HTTPTarget)."""
+    server = HTTPTarget()
+    yield server
+    server.close()
 
 
 @pytest.fixture(autouse=True)

@@ -29,8 +29,10 @@ from anytls_ref.errors import StreamOpenError
 from anytls_ref.net.stream import STREAM_BUFFER_LIMIT
 from anytls_ref.socksaddr import SocksAddr
 from interop.faults import BlackholeProxy, HangingTarget, ServerProcess, SilentTarget
-from rawpeer import RawServer, connect_v2, eventually
-from targets import refused_port
+from anytls_ref.probe.rawclient import connect_v2
+from anytls_ref.probe.rawserver import RawServer
+from anytls_ref.probe.scripting import eventually
+from anytls_ref.probe.targets import refused_port
 
 PASSWORD = "reliability campaign"
 #: what a non-blocking TLS write raises when the peer stopped reading

@@ -1,7 +1,7 @@
 """The threaded server (issue 3, acceptance 1-7), driven by a scripted raw client over TLS.
 
-Every test starts our Server on 127.0.0.1:0 and talks to it with anytls_ref/probe/rawpeer.RawClient, frame
-by frame, with local targets from tests/targets.py (a TCP echo server, an HTTP server). Each
+Every test starts our Server on 127.0.0.1:0 and talks to it with anytls_ref/probe/rawclient.RawClient,
+frame by frame, with local targets (conftest.py's echo_server and http_server). Each
 expectation has a deadline; the autouse fixture in conftest.py fails a test that leaves a thread
 behind or lets a background thread raise.
 """
@@ -24,8 +24,10 @@ from anytls_ref.padding import DEFAULT_SCHEME, scheme_md5
 from anytls_ref.rules import ALERT_NO_SETTINGS
 from anytls_ref.settings import ServerSettings
 from anytls_ref.socksaddr import SocksAddr, encode_socksaddr
-from anytls_ref.probe.rawpeer import RawClient, connect_v2, frame
-from targets import HTTP_BODY, refused_port
+from anytls_ref.probe.rawclient import RawClient, connect_v2
+from anytls_ref.probe.scripting import frame
+from anytls_ref.probe.targets import refused_port
+from interop.targets import HTTP_BODY
 
 PASSWORD = "correct horse battery staple"
 CUSTOM_SCHEME = b"stop=3\n0=50-50\n1=200-300\n2=100-200"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from anytls_ref.net.workers import Workers
-from anytls_ref.probe.rawpeer import eventually
+from anytls_ref.probe.scripting import eventually
 
 
 def run_and_wait(workers: Workers, name: str) -> threading.Thread:

@@ -5,7 +5,9 @@ layer and, for targets and TLS contexts, on ``net``.
 
 | module            | what                                                                  |
 |-------------------|-----------------------------------------------------------------------|
-| rawpeer.py        | frame-by-frame peers: RawClient, ScriptedClient (v1/v2/v3), RawServer |
+| rawclient.py      | frame-by-frame clients: RawClient, ScriptedClient (v1/v2/v3)          |
+| rawserver.py      | a frame-by-frame server with hooks: RawServer                         |
+| scripting.py      | what both share: raw frames, one-record reads, ``eventually``         |
 | targets.py        | the local echo target and a refused port the server checks dial       |
 | server_probe.py   | ``probe server HOST:PORT``: the checks against any anytls server      |
 | client_probe.py   | ``probe client -l HOST:PORT``: a probe server, checks of a client     |

@@ -1,6 +1,6 @@
 """``anytls-ref probe client -l HOST:PORT``: a probe server, and the checks of a client using it.
 
-The probe runs a scripted anytls server (``ProbeServer``, a rawpeer.RawServer) and the client
+The probe runs a scripted anytls server (``ProbeServer``, a rawserver.RawServer) and the client
 under test is pointed at it. The server dials nothing: the port of each stream's target says
 what it does with the stream (the host is ignored):
 
@@ -40,8 +40,9 @@ from ..padding import DEFAULT, PaddingScheme, parse_scheme
 from ..settings import ClientSettings
 from ..socksaddr import SocksAddr
 from ..version import PROTOCOL_VERSION
-from .rawpeer import RawConnection, RawServer, frame
-from .report import FAIL, INFO, PASS, CheckResult, section_of
+from .rawserver import RawConnection, RawServer
+from .report import FAIL, INFO, PASS, Check, CheckResult, registrar
+from .scripting import frame
 from .shaping import RecordView, check_write, describe_write, group_writes, view_records
 
 TARGET_HOST = "127.0.0.1"
@@ -403,11 +404,11 @@ class ClientProbe:
         sessions = self.server.connection_numbers()
         views = {conn: session_view(self.server, conn) for conn in sessions}
         results = []
-        for name, requirement, section, judge in _CLIENT_CHECKS:
+        for c in CLIENT_CHECKS:
             start = time.monotonic()
-            status, detail = judge(self, sessions, views)
-            results.append(CheckResult(name, section_of(requirement, section), requirement,
-                                       status, detail, round(time.monotonic() - start, 2)))
+            status, detail = c.run(self, sessions, views)
+            results.append(CheckResult(c.name, c.section, c.requirement, status, detail,
+                                       round(time.monotonic() - start, 2)))
         return results
 
 
@@ -418,6 +419,10 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
 # ---- the checks -------------------------------------------------------------------------------
 # Each judges what the probe server saw: judge(probe, sessions, views) -> (status, detail), where
 # ``sessions`` are the authenticated connection numbers in order and ``views`` their SessionView.
+# They run in the order they are registered here.
+
+CLIENT_CHECKS: list[Check] = []
+check = registrar(CLIENT_CHECKS)
 
 
 def _no_session(probe: ClientProbe) -> tuple[str, str]:
@@ -428,6 +433,7 @@ def _no_session(probe: ClientProbe) -> tuple[str, str]:
     return FAIL, f"no client authenticated{notes}"
 
 
+@check("auth-record", "PAD-PADDING0-WITH-AUTH")
 def auth_record(probe, sessions, views):
     if not sessions:
         return _no_session(probe)
@@ -441,6 +447,7 @@ def auth_record(probe, sessions, views):
                   f"(the default scheme's {_line(DEFAULT, 0)}){shared}")
 
 
+@check("settings-first", "SESS-SETTINGS-FIRST")
 def settings_first(probe, sessions, views):
     if not sessions:
         return _no_session(probe)
@@ -455,6 +462,7 @@ def settings_first(probe, sessions, views):
     return PASS, f"{said} padding-md5={DEFAULT.md5[:8]}… (the default scheme's)"
 
 
+@check("packet-1", "PAD-PACKET1")
 def packet_1(probe, sessions, views):
     if not sessions:
         return _no_session(probe)
@@ -462,6 +470,22 @@ def packet_1(probe, sessions, views):
     return (FAIL, problem) if problem else (PASS, description)
 
 
+@check("syn-opens-stream", section="Client › Session › cmdSYN")
+def syn_opens_stream(probe, sessions, views):
+    if not sessions:
+        return _no_session(probe)
+    bare = probe.server.find("PSH-without-SYN")
+    if bare:
+        return FAIL, (f"{len(bare)} stream(s) began with cmdPSH and no cmdSYN (sid "
+                      f"{bare[0].stream_id}): only a server that opens streams implicitly, "
+                      "as ssrlive's does, serves them; the probe server did, to go on")
+    syns = probe.server.find("SYN")
+    if not syns:
+        return INFO, "not observed: no stream was opened"
+    return PASS, f"all {len(syns)} streams opened with cmdSYN"
+
+
+@check("packets-2+", section="paddingScheme specific meaning and implementation")
 def data_packets(probe, sessions, views):
     if not sessions:
         return _no_session(probe)
@@ -477,20 +501,7 @@ def data_packets(probe, sessions, views):
     return (INFO, description) if len(view.writes) < 2 else (PASS, description)
 
 
-def syn_opens_stream(probe, sessions, views):
-    if not sessions:
-        return _no_session(probe)
-    bare = probe.server.find("PSH-without-SYN")
-    if bare:
-        return FAIL, (f"{len(bare)} stream(s) began with cmdPSH and no cmdSYN (sid "
-                      f"{bare[0].stream_id}): only a server that opens streams implicitly, "
-                      "as ssrlive's does, serves them; the probe server did, to go on")
-    syns = probe.server.find("SYN")
-    if not syns:
-        return INFO, "not observed: no stream was opened"
-    return PASS, f"all {len(syns)} streams opened with cmdSYN"
-
-
+@check("reuse", "REUSE-NEWEST-IDLE")
 def reuse(probe, sessions, views):
     streams = [t for t in probe.server.streams() if t.port == TARGET_ECHO]
     if len(streams) < 2 or not sessions:
@@ -504,6 +515,7 @@ def reuse(probe, sessions, views):
     return PASS, f"the second connection rode session 1 again (sid {first.sid}, then {second.sid})"
 
 
+@check("sid-increasing", "SESS-SYN-SID-INCREASING")
 def sid_increasing(probe, sessions, views):
     per_session: dict[int, list[int]] = {}
     for event in probe.server.find("SYN"):
@@ -520,6 +532,7 @@ def sid_increasing(probe, sessions, views):
     return PASS, text
 
 
+@check("synack-error", "SESS-SYNACK-ERROR-CLOSE")
 def synack_error(probe, sessions, views):
     refused = [t for t in probe.server.streams() if t.port == TARGET_REFUSED]
     if not refused:
@@ -534,6 +547,7 @@ def synack_error(probe, sessions, views):
     return FAIL, f"the stream stayed usable after the SYNACK error: {probe.app['refuse']}"
 
 
+@check("alert", "SESS-ALERT-LOG-CLOSE")
 def alert(probe, sessions, views):
     alerts = probe.server.find("alert-sent")
     if not alerts:
@@ -550,6 +564,7 @@ def alert(probe, sessions, views):
     return PASS, f"closed the session {(ends[0].time - sent) * 1000:.0f} ms after cmdAlert{app}"
 
 
+@check("padding-update", "PAD-UPDATE-NEW-SESSIONS")
 def padding_update(probe, sessions, views):
     if not sessions:
         return _no_session(probe)
@@ -571,19 +586,6 @@ def padding_update(probe, sessions, views):
                   f"packet 1 {packet1}; {packets}")
 
 
-_CLIENT_CHECKS = [
-    ("auth-record", "PAD-PADDING0-WITH-AUTH", None, auth_record),
-    ("settings-first", "SESS-SETTINGS-FIRST", None, settings_first),
-    ("packet-1", "PAD-PACKET1", None, packet_1),
-    ("syn-opens-stream", None, "Client › Session › cmdSYN", syn_opens_stream),
-    ("packets-2+", None, "paddingScheme specific meaning and implementation", data_packets),
-    ("reuse", "REUSE-NEWEST-IDLE", None, reuse),
-    ("sid-increasing", "SESS-SYN-SID-INCREASING", None, sid_increasing),
-    ("synack-error", "SESS-SYNACK-ERROR-CLOSE", None, synack_error),
-    ("alert", "SESS-ALERT-LOG-CLOSE", None, alert),
-    ("padding-update", "PAD-UPDATE-NEW-SESSIONS", None, padding_update),
-]
-
-CLIENT_CHECK_NAMES = [name for name, *_ in _CLIENT_CHECKS]
+CLIENT_CHECK_NAMES = [c.name for c in CLIENT_CHECKS]
 
 

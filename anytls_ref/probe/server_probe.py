@@ -1,6 +1,6 @@
 """``anytls-ref probe server HOST:PORT -p PW``: where does an anytls server depart from the spec?
 
-Each check opens its own TLS connection(s) with a scripted client (rawpeer.ScriptedClient or a
+Each check opens its own TLS connection(s) with a scripted client (rawclient.ScriptedClient or a
 bare RawClient), sends exactly what the check is about, and judges what comes back. Streams go
 to the probe's own targets: an echo server (a stream that must work) and a port nobody listens
 on (a dial that must fail), both on the target host, 127.0.0.1 unless ``--target-host`` says
@@ -33,25 +33,17 @@ from __future__ import annotations
 import hashlib
 import ssl
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from ..auth import encode_auth, password_hash
 from ..errors import PaddingSchemeError
 from ..frame import Command, Frame, command_name
+from ..net.trace import describe
 from ..padding import DEFAULT, parse_scheme
 from ..settings import ClientSettings, decode_alert
 from ..socksaddr import SocksAddr, encode_socksaddr
-from .rawpeer import (
-    DEFAULT_TIMEOUT,
-    ExpectationFailed,
-    RawClient,
-    ScriptedClient,
-    describe,
-    frame,
-    insecure_client_context,
-)
-from .report import FAIL, INFO, PASS, CheckResult, section_of
+from .rawclient import RawClient, ScriptedClient, insecure_client_context
+from .report import FAIL, INFO, PASS, Check, CheckResult, registrar
+from .scripting import DEFAULT_TIMEOUT, ExpectationFailed, frame
 from .targets import EchoServer, refused_port
 
 #: The md5 the probe sends when it wants the server to disagree (no scheme has it).
@@ -71,23 +63,9 @@ class Rejected(ExpectationFailed):
 Verdict = tuple[str, str]  # (PASS/FAIL/INFO, detail)
 
 
-@dataclass(frozen=True)
-class ServerCheck:
-    name: str
-    requirement: str | None
-    section: str
-    run: Callable[[ServerProbe], Verdict]
-
-
-CHECKS: list[ServerCheck] = []
-
-
-def check(name: str, requirement: str | None = None, section: str | None = None):
-    """Register a check; it returns (status, detail) or raises ExpectationFailed (→ FAIL)."""
-    def register(func: Callable[[ServerProbe], Verdict]) -> Callable[[ServerProbe], Verdict]:
-        CHECKS.append(ServerCheck(name, requirement, section_of(requirement, section), func))
-        return func
-    return register
+#: Each check(probe) returns (status, detail) or raises ExpectationFailed (→ FAIL).
+CHECKS: list[Check] = []
+check = registrar(CHECKS)
 
 
 class ServerProbe:
