@@ -12,6 +12,8 @@ Theory of operation: "The client must implement session layer reuse functionalit
   ``min_idle`` newest ("prioritize cleaning up the oldest session").
 * A stream that failed to open because of its session, not its target, is opened once more:
   ``retry_on_new_session``.
+* A stream the client finished sending on does not keep its session busy; the client still
+  waits a while for the server's last data and FIN (``fin_linger``, decisions.md D40).
 
 This module is the policy only: no locks, no clock. The caller passes ``now`` and serialises
 calls (net/client.py holds a lock around it). ``S`` is whatever the caller calls a session.
@@ -108,3 +110,15 @@ def retry_on_new_session(reason: Reason, *, reused: bool) -> bool:
     if reason is Reason.UNSUPPORTED_SID:
         return True
     return reused and reason is Reason.SESSION_CLOSED
+
+
+#: decisions.md D40: after the client's FIN (its application's EOF) the server's answer may
+#: still come; the client waits for it while something arrives at least this often.
+FIN_LINGER = 5.0
+
+
+def fin_linger(server_answers_fin: bool | None) -> float:
+    """How long the client lingers after its FIN on a session whose server has, or has not
+    (False), answered such a FIN before. The Go servers never do (a FIN ends the whole stream
+    for them), so once one lingered in vain, later streams on that session close at once."""
+    return 0.0 if server_answers_fin is False else FIN_LINGER

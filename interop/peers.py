@@ -284,17 +284,51 @@ class AnytlsGo(Peer):
         return _spawn(f"{self.id}-client-{port}", argv, workdir, self._env())
 
 
-class SingBox(Peer):
-    id, version = "sing-box", "1.14.4"
-    binaries = ("sing-box",)
+class ConfigFilePeer(Peer):
+    """A peer that runs from a config file (sing-box, mihomo). The file is written by the
+    public ``write_server_config`` / ``write_client_config``, which
+    tests/test_interop_configs.py also uses to start anytls-ref with ``-c``."""
 
-    def _run(self, name: str, workdir: Path, config: dict) -> subprocess.Popen:
-        config["log"] = {"level": "debug" if self.debug else "info", "timestamp": True}
-        path = _write(workdir / f"{name}.json", json.dumps(config, indent=2))
-        return _spawn(name, [str(self.bin("sing-box")), "run", "--disable-color", "-c", str(path)], workdir)
+    def _run(self, name: str, path: Path, workdir: Path) -> subprocess.Popen:
+        raise NotImplementedError
+
+    def write_server_config(self, workdir: Path, port: int, password: str,
+                            padding_scheme: str | None = None, cert: Path | None = None,
+                            key: Path | None = None) -> Path:
+        raise NotImplementedError
+
+    def write_client_config(self, workdir: Path, port: int, server_port: int, password: str,
+                            sni: str = "localhost", disable_reuse: bool = False) -> Path:
+        raise NotImplementedError
 
     def start_server(self, workdir, port, password, padding_scheme=None, cert=None, key=None):
         self._check(padding_scheme)
+        path = self.write_server_config(workdir, port, password, padding_scheme, cert, key)
+        return self._run(f"{self.id}-server-{port}", path, workdir)
+
+    def start_client(self, workdir, port, server_port, password, sni="localhost",
+                     disable_reuse=False):
+        self._check(disable_reuse=disable_reuse, role="client")
+        path = self.write_client_config(workdir, port, server_port, password, sni, disable_reuse)
+        return self._run(f"{self.id}-client-{port}", path, workdir)
+
+
+class SingBox(ConfigFilePeer):
+    id, version = "sing-box", "1.14.4"
+    binaries = ("sing-box",)
+
+    def _write_config(self, name: str, workdir: Path, config: dict) -> Path:
+        config["log"] = {"level": "debug" if self.debug else "info", "timestamp": True}
+        return _write(workdir / f"{name}.json", json.dumps(config, indent=2))
+
+    def _run(self, name: str, path: Path, workdir: Path) -> subprocess.Popen:
+        return _spawn(name, [str(self.bin("sing-box")), "run", "--disable-color", "-c", str(path)],
+                      workdir)
+
+    def write_server_config(self, workdir: Path, port: int, password: str,
+                            padding_scheme: str | None = None, cert: Path | None = None,
+                            key: Path | None = None) -> Path:
+        """The config file start_server runs the server with (also read by anytls-ref -c)."""
         if cert is None or key is None:
             cert, key = make_cert(workdir)
         inbound = {"type": "anytls", "tag": "anytls-in", "listen": LOOPBACK, "listen_port": port,
@@ -303,46 +337,53 @@ class SingBox(Peer):
                            "key_path": str(key)}}
         if padding_scheme is not None:
             inbound["padding_scheme"] = padding_scheme.split("\n")  # sing-box joins with "\n"
-        return self._run(f"{self.id}-server-{port}", workdir,
-                         {"inbounds": [inbound], "outbounds": [{"type": "direct", "tag": "direct"}]})
+        return self._write_config(f"{self.id}-server-{port}", workdir, {
+            "inbounds": [inbound], "outbounds": [{"type": "direct", "tag": "direct"}]})
 
-    def start_client(self, workdir, port, server_port, password, sni="localhost",
-                     disable_reuse=False):
-        self._check(disable_reuse=disable_reuse, role="client")
+    def write_client_config(self, workdir: Path, port: int, server_port: int, password: str,
+                            sni: str = "localhost", disable_reuse: bool = False) -> Path:
+        """The config file start_client runs the client with (also read by anytls-ref -c).
+        sing-box has no disable-reuse option (start_client refuses it before writing)."""
         outbound = {"type": "anytls", "tag": "anytls-out", "server": LOOPBACK,
                     "server_port": server_port, "password": password,
                     "idle_session_check_interval": "30s", "idle_session_timeout": "30s",
                     "min_idle_session": 0,
                     "tls": {"enabled": True, "insecure": True, "server_name": sni}}
-        return self._run(f"{self.id}-client-{port}", workdir, {
+        return self._write_config(f"{self.id}-client-{port}", workdir, {
             "inbounds": [{"type": "mixed", "tag": "mixed-in", "listen": LOOPBACK,
                           "listen_port": port}],
             "outbounds": [outbound],
             "route": {"final": "anytls-out"}})
 
 
-class Mihomo(Peer):
+
+class Mihomo(ConfigFilePeer):
     id, version = "mihomo", "v1.19.30"
     binaries = ("mihomo",)
     client_disable_reuse = True
 
-    def _run(self, name: str, workdir: Path, config: dict) -> subprocess.Popen:
+    def _write_config(self, name: str, workdir: Path, config: dict) -> Path:
         home = workdir / name  # mihomo's -d: config, cert files, cache.db
         home.mkdir(parents=True, exist_ok=True)
         config.update({"log-level": "debug" if self.debug else "info", "allow-lan": False,
                        "bind-address": LOOPBACK, "mode": "rule", "ipv6": False,
                        "find-process-mode": "off", "geo-auto-update": False,
                        "profile": {"store-selected": False, "store-fake-ip": False}})
-        path = _write(home / "config.yaml", json.dumps(config, indent=2))  # JSON is YAML
-        proc = _spawn(name, [str(self.bin("mihomo")), "-d", str(home), "-f", str(path)], workdir)
+        return _write(home / "config.yaml", json.dumps(config, indent=2))  # JSON is YAML
+
+    def _run(self, name: str, path: Path, workdir: Path) -> subprocess.Popen:
+        proc = _spawn(name, [str(self.bin("mihomo")), "-d", str(path.parent), "-f", str(path)],
+                      workdir)
         # mihomo opens its listeners before its tunnel runs and drops connections until then
         # (hub/executor/executor.go: updateListeners … loadProvider … tunnel.OnRunning); this
         # line is logged by loadProvider, right before OnRunning
         proc.ready_line = "Start initial compatible provider"  # type: ignore[attr-defined]
         return proc
 
-    def start_server(self, workdir, port, password, padding_scheme=None, cert=None, key=None):
-        self._check(padding_scheme)
+    def write_server_config(self, workdir: Path, port: int, password: str,
+                            padding_scheme: str | None = None, cert: Path | None = None,
+                            key: Path | None = None) -> Path:
+        """The config file start_server runs the server with (also read by anytls-ref -c)."""
         name = f"{self.id}-server-{port}"
         if cert is None or key is None:
             cert, key = make_cert(workdir)
@@ -355,19 +396,21 @@ class Mihomo(Peer):
                     "private-key": "./key.pem"}
         if padding_scheme is not None:
             listener["padding-scheme"] = padding_scheme
-        return self._run(name, workdir, {"listeners": [listener], "rules": ["MATCH,DIRECT"]})
+        return self._write_config(name, workdir,
+                                  {"listeners": [listener], "rules": ["MATCH,DIRECT"]})
 
-    def start_client(self, workdir, port, server_port, password, sni="localhost",
-                     disable_reuse=False):
-        self._check(disable_reuse=disable_reuse, role="client")
+    def write_client_config(self, workdir: Path, port: int, server_port: int, password: str,
+                            sni: str = "localhost", disable_reuse: bool = False) -> Path:
+        """The config file start_client runs the client with (also read by anytls-ref -c)."""
         proxy = {"name": "anytls-out", "type": "anytls", "server": LOOPBACK, "port": server_port,
                  "password": password, "sni": sni, "skip-cert-verify": True, "udp": True,
                  "idle-session-check-interval": 30, "idle-session-timeout": 30,
                  "min-idle-session": 0}
         if disable_reuse:
             proxy["disable-reuse"] = True
-        return self._run(f"{self.id}-client-{port}", workdir,
-                         {"mixed-port": port, "proxies": [proxy], "rules": ["MATCH,anytls-out"]})
+        return self._write_config(f"{self.id}-client-{port}", workdir, {
+            "mixed-port": port, "proxies": [proxy], "rules": ["MATCH,anytls-out"]})
+
 
 
 class RustPeer(Peer):

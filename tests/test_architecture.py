@@ -118,3 +118,18 @@ def test_the_import_check_catches_imports_of_net_probe_and_tools():
         "frame", "padding"}
     assert package_imports(ast.parse("import anytls_ref\nimport network\nfrom netaddr import x")) \
         == set()
+
+
+#: anytls_ref/config/: what users already hold (links, configs, command lines) read into settings;
+#: pure like the modules above (the command line reads the files), each naming its document
+CONFIG_MODULES = sorted((PACKAGE / "config").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", CONFIG_MODULES, ids=lambda p: f"config/{p.name}")
+def test_config_modules_are_pure_and_open_with_what_they_read(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    assert imported_modules(tree) & FORBIDDEN == set()
+    assert dynamic_imports(tree) == []
+    assert package_imports(tree) & IO_SUBPACKAGES == set()
+    name = "anytls_ref.config" if path.stem == "__init__" else f"anytls_ref.config.{path.stem}"
+    assert (ast.get_docstring(tree) or "").startswith(f"{name} — ")

@@ -558,7 +558,8 @@ def _bad_command_lines(tmp: str) -> list[tuple[list[str], str]]:
         (client + good_server + ["--idle-timeout", "0"], "positive"),
         (["client", "-l", "localhost"] + good_server, "HOST:PORT"),
         (client + ["-s", "127.0.0.1", "-p", "pw"], "HOST:PORT"),
-        (client + ["-s", "anytls://pw@127.0.0.1"], "anytls://PASSWORD@HOST:PORT"),
+        # (a link without a port is valid since issue 17: port 443, as docs/uri_scheme.md says)
+        (client + ["-s", "anytls://pw@:443"], "anytls://PASSWORD@HOST:PORT"),
         (client + ["-s", "anytls://pw@127.0.0.1:notaport"], "anytls://PASSWORD@HOST:PORT"),
         (client + ["-s", "anytls://pw@127.0.0.1:99999"], "anytls://PASSWORD@HOST:PORT"),
         (client + ["-s", "anytls://127.0.0.1:443"], "password"),

@@ -13,7 +13,7 @@ import threading
 
 import socks
 
-from anytls_ref import rules
+from anytls_ref import reuse
 from anytls_ref.frame import Command
 from anytls_ref.net.inbound import ProxyInbound
 from anytls_ref.probe.rawserver import RawServer
@@ -88,7 +88,7 @@ class NeverAnswersFin(RawServer):
 
 def test_after_its_fin_the_client_lingers_and_then_stops_waiting_on_that_session(
         make_proxy, monkeypatch):
-    monkeypatch.setattr(rules, "FIN_LINGER", 0.3)
+    monkeypatch.setattr(reuse, "FIN_LINGER", 0.3)
     with NeverAnswersFin(PASSWORD) as server:
         inbound = make_proxy(server.address)
         with socks_connect(inbound, ("198.51.100.1", 80)) as sock:
@@ -105,7 +105,7 @@ def test_after_its_fin_the_client_lingers_and_then_stops_waiting_on_that_session
         assert inbound.client.stats.sessions == 1
         # no FIN came within FIN_LINGER: this session's server does not answer one
         eventually(lambda: session.server_answers_fin is False, 5, "the linger to end")
-        assert rules.fin_linger(session.server_answers_fin) == 0.0
+        assert reuse.fin_linger(session.server_answers_fin) == 0.0
 
 
 def test_our_server_answers_the_client_s_fin_once_its_target_has_ended(make_server,

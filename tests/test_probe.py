@@ -28,7 +28,7 @@ from anytls_ref.effects import CloseSession, Send
 from anytls_ref.errors import Reason
 from anytls_ref.frame import Command, encode_frame, encode_psh
 from anytls_ref.net.client import Client
-from anytls_ref.net.socks_client import Socks5Error, socks5_connect
+from anytls_ref.net.socks_client import socks5_connect
 from anytls_ref.padding import DEFAULT
 from anytls_ref.probe.client_probe import (
     CLIENT_CHECK_NAMES,

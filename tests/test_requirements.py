@@ -41,7 +41,8 @@ from anytls_ref.frame import (
     FrameDecoder,
     encode_frame,
 )
-from anytls_ref.net.client import Client, ClientConfig, ClientSession
+from anytls_ref.net.client import Client, ClientConfig
+from anytls_ref.net.client_session import ClientSession
 from anytls_ref.net.server import Server, ServerConfig, ServerSession
 from anytls_ref.padding import (
     CHECK,

@@ -47,7 +47,9 @@ def test_every_decision_is_filed_once_under_a_spec_section_that_exists():
         if not line.startswith("| ") or line.startswith(("| spec section", "|---")):
             continue
         section, decisions = (cell.strip() for cell in line.strip("|").split("|"))
-        assert all(part in headings for part in section.split(" › ")), section
+        # what the spec does not cover (share links, command lines) names its own document
+        if not section.startswith("outside the spec: "):
+            assert all(part in headings for part in section.split(" › ")), section
         filed += [d.strip() for d in decisions.split(",")]
     assert sorted(filed, key=lambda d: int(d[1:])) == list(decision_sections())
 

@@ -18,7 +18,7 @@ import struct
 import time
 
 from ..errors import AnyTLSError, Reason, StreamOpenError
-from ..rules import fin_linger
+from ..reuse import fin_linger
 from ..socksaddr import SocksAddr, encode_socksaddr
 from .client import Client
 from .httpproxy import REASONS, BadRequest, parse_head, read_request, response
