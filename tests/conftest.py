@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -23,8 +22,6 @@ from anytls_ref.net.server import Server, ServerConfig
 from anytls_ref.probe.targets import EchoServer
 from interop.targets import HTTPTarget
 
-T = TypeVar("T")
-
 # Hypothesis profiles for tests/test_properties.py: "ci" keeps `make test` to a few seconds;
 # `make fuzz` runs HYPOTHESIS_PROFILE=fuzz. No deadline: a loaded CI machine is not a bug.
 settings.register_profile("ci", max_examples=100, deadline=None,
@@ -32,21 +29,6 @@ settings.register_profile("ci", max_examples=100, deadline=None,
 settings.register_profile("fuzz", max_examples=5_000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
-
-def _factory(build: Callable[..., T]) -> Iterator[Callable[..., T]]:
-    """The body of a make_* fixture: each call builds (and starts) one thing with ``build``;
-    everything built is closed at the end of the test, in order."""
-    built: list[T] = []
-
-    def make(*args, **kwargs) -> T:
-        thing = build(*args, **kwargs)
-        built.append(thing)
-        return thing
-
-    yield make
-    for thing in built:
-        thing.close()
 
 
 @pytest.fixture
@@ -58,13 +40,14 @@ def make_server(request):
     password = getattr(request.module, "PASSWORD", "password")
     defaults = getattr(request.module, "SERVER_DEFAULTS", {})
 
-    def build(**config) -> Server:
+    def make(**config) -> Server:
         server = Server(ServerConfig(listen=("127.0.0.1", 0), password=password,
                                      **{**defaults, **config}))
+        request.addfinalizer(server.close)
         server.start()
         return server
 
-    yield from _factory(build)
+    return make
 
 
 @pytest.fixture
@@ -73,28 +56,31 @@ def make_client(request):
     module's PASSWORD, for tests that open streams directly; all closed at the end."""
     password = getattr(request.module, "PASSWORD", "password")
 
-    def build(address: tuple[str, int], **config) -> Client:
+    def make(address: tuple[str, int], **config) -> Client:
         config.setdefault("insecure", True)
-        return Client(ClientConfig(server=address, password=password, **config))
+        client = Client(ClientConfig(server=address, password=password, **config))
+        request.addfinalizer(client.close)
+        return client
 
-    yield from _factory(build)
+    return make
 
 
 @pytest.fixture
-def make_proxy(make_server, make_client):
+def make_proxy(request, make_server, make_client):
     """A started ProxyInbound (SOCKS5 + HTTP proxy) in front of a make_client Client to
     ``address`` (default: a new make_server() Server); ``auth`` and ``listen`` go to the
     inbound, the rest to ClientConfig. All closed at the end (an inbound closes its client)."""
 
-    def build(address: tuple[str, int] | None = None, *, auth: LocalAuth | None = None,
-              listen: str = "127.0.0.1", **config) -> ProxyInbound:
+    def make(address: tuple[str, int] | None = None, *, auth: LocalAuth | None = None,
+             listen: str = "127.0.0.1", **config) -> ProxyInbound:
         if address is None:
             address = make_server().address
         inbound = ProxyInbound((listen, 0), make_client(address, **config), auth=auth)
+        request.addfinalizer(inbound.close)
         inbound.start()
         return inbound
 
-    yield from _factory(build)
+    return make
 
 
 @pytest.fixture

@@ -48,21 +48,20 @@ def server():
         yield srv
 
 
-
-
 @pytest.fixture
-def make_server_process(tmp_path):
-    procs: list[ServerProcess] = []
+def make_server_process(request, tmp_path):
+    """Our server in a child process (interop/faults.py); each is killed at the end."""
+    made = 0
 
     def make(**kwargs) -> ServerProcess:
-        kwargs.setdefault("log_path", tmp_path / f"server-{len(procs)}.log")
+        nonlocal made
+        kwargs.setdefault("log_path", tmp_path / f"server-{made}.log")
         proc = ServerProcess(PASSWORD, **kwargs)
-        procs.append(proc)
+        request.addfinalizer(proc.kill)
+        made += 1
         return proc
 
-    yield make
-    for proc in procs:
-        proc.kill()
+    return make
 
 
 @pytest.fixture
