@@ -124,6 +124,13 @@ class RawClient:
         addr = encode_socksaddr(SocksAddr(host, port))
         self.send_raw(frame(Command.SYN, stream_id) + frame(Command.PSH, stream_id, addr))
 
+    def open_confirmed(self, stream_id: int, host: str, port: int,
+                       timeout: float = DEFAULT_TIMEOUT) -> Frame:
+        """open_stream, then the server's cmdSYNACK for it must be the next frame; returns it
+        (empty data: the dial succeeded; else the dial's error text)."""
+        self.open_stream(stream_id, host, port)
+        return self.expect(Command.SYNACK, sid=stream_id, timeout=timeout)
+
     def send_data(self, stream_id: int, data: bytes) -> None:
         """Stream data as cmdPSH frames of at most 65535 bytes each."""
         self.send_raw(encode_psh(stream_id, data))
