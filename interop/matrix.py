@@ -40,6 +40,7 @@ import logging
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -160,6 +161,22 @@ class ClientSide:
 
 
 @contextlib.contextmanager
+def peer_process(start: Callable[[int], subprocess.Popen]) -> Iterator[int]:
+    """A real peer started by ``start(port)`` on a free port: the port once it listens; the
+    process is stopped at the end. A peer that lacks what the case needs → UnsupportedByPeer."""
+    port = peer_mod.free_port()
+    try:
+        proc = start(port)
+    except peer_mod.Unsupported as exc:
+        raise UnsupportedByPeer(str(exc)) from None
+    try:
+        peer_mod.wait_for_port("127.0.0.1", port, proc=proc)
+        yield port
+    finally:
+        peer_mod.stop(proc)
+
+
+@contextlib.contextmanager
 def running_server(impl: str, setup: Setup, workdir: Path) -> Iterator[ServerSide]:
     if impl == OURS:
         cert, key = peer_mod.make_cert(workdir)
@@ -171,16 +188,9 @@ def running_server(impl: str, setup: Setup, workdir: Path) -> Iterator[ServerSid
         return
     peer = peer_mod.get_peer(impl)
     cert, key = peer_mod.make_cert(workdir)
-    port = peer_mod.free_port()
-    try:
-        proc = peer.start_server(workdir, port, PASSWORD, setup.server_scheme, cert, key)
-    except peer_mod.Unsupported as exc:
-        raise UnsupportedByPeer(str(exc)) from None
-    try:
-        peer_mod.wait_for_port("127.0.0.1", port, proc=proc)
+    with peer_process(lambda port: peer.start_server(workdir, port, PASSWORD,
+                                                     setup.server_scheme, cert, key)) as port:
         yield ServerSide(port, None)
-    finally:
-        peer_mod.stop(proc)
 
 
 @contextlib.contextmanager
@@ -195,17 +205,10 @@ def running_client(impl: str, setup: Setup, server_port: int,
             yield ClientSide(inbound.address[1], client)
         return
     peer = peer_mod.get_peer(impl)
-    port = peer_mod.free_port()
-    try:
-        proc = peer.start_client(workdir, port, server_port, setup.client_password,
-                                 disable_reuse=setup.client_disable_reuse)
-    except peer_mod.Unsupported as exc:
-        raise UnsupportedByPeer(str(exc)) from None
-    try:
-        peer_mod.wait_for_port("127.0.0.1", port, proc=proc)
+    with peer_process(lambda port: peer.start_client(
+            workdir, port, server_port, setup.client_password,
+            disable_reuse=setup.client_disable_reuse)) as port:
         yield ClientSide(port, None)
-    finally:
-        peer_mod.stop(proc)
 
 
 # ---- traffic helpers -----------------------------------------------------------------------

@@ -227,6 +227,13 @@ def open_stream(peer: ScriptedClient, sid: int, target: tuple[str, int],
         return
 
 
+def open_and_echo(probe: ServerProbe, peer: ScriptedClient, sid: int, payload: bytes, *,
+                  reopened: bool = False) -> None:
+    """open_stream to the probe's echo target, then one echo on it."""
+    open_stream(peer, sid, probe.target, reopened=reopened)
+    echo(peer, sid, payload, probe.timeout)
+
+
 def _settings_answer(probe: ServerProbe, version: int) -> Verdict:
     with probe.scripted(version) as peer:
         answered = peer.start(probe.timeout)
@@ -369,8 +376,7 @@ def waste(probe: ServerProbe) -> Verdict:
 @check("synack-ok", "SESS-SYNACK-AFTER-DIAL")
 def synack_ok(probe: ServerProbe) -> Verdict:
     with probe.session() as peer:
-        open_stream(peer, 1, probe.target)
-        echo(peer, 1, b"synack ok", probe.timeout)
+        open_and_echo(probe, peer, 1, b"synack ok")
     return PASS, "empty cmdSYNACK sid=1, then the stream echoed"
 
 
@@ -398,12 +404,10 @@ def synack_refused(probe: ServerProbe) -> Verdict:
 @check("sid-2-after-fin", "SESS-SYN-SID-INCREASING")
 def sid_2_after_fin(probe: ServerProbe) -> Verdict:
     with probe.session() as peer:
-        open_stream(peer, 1, probe.target)
-        echo(peer, 1, b"first", probe.timeout)
+        open_and_echo(probe, peer, 1, b"first")
         peer.fin(1)
         try:
-            open_stream(peer, 2, probe.target)
-            echo(peer, 2, b"second", probe.timeout)
+            open_and_echo(probe, peer, 2, b"second")
         except Rejected as exc:
             return FAIL, f"stream 2 after FIN 1 got {exc}: Go clients reuse sessions this way"
     return PASS, "stream 2 after FIN 1 on the same session: SYNACK and echo"
@@ -412,11 +416,9 @@ def sid_2_after_fin(probe: ServerProbe) -> Verdict:
 @check("sid-2-before-fin", section="Client › Session")
 def sid_2_before_fin(probe: ServerProbe) -> Verdict:
     with probe.session() as peer:
-        open_stream(peer, 1, probe.target)
-        echo(peer, 1, b"first", probe.timeout)
+        open_and_echo(probe, peer, 1, b"first")
         try:
-            open_stream(peer, 2, probe.target)
-            echo(peer, 2, b"second", probe.timeout)
+            open_and_echo(probe, peer, 2, b"second")
             echo(peer, 1, b"first again", probe.timeout)
         except Rejected as exc:
             return INFO, (f"SYN 2 while stream 1 is open got {exc}: one stream per session, as "
@@ -428,11 +430,9 @@ def sid_2_before_fin(probe: ServerProbe) -> Verdict:
 @check("sid-1-again", section="Client › Session")
 def sid_1_again(probe: ServerProbe) -> Verdict:
     with probe.session() as peer:
-        open_stream(peer, 1, probe.target)
-        echo(peer, 1, b"first", probe.timeout)
+        open_and_echo(probe, peer, 1, b"first")
         peer.fin(1)
-        open_stream(peer, 1, probe.target, reopened=True)
-        echo(peer, 1, b"again", probe.timeout)
+        open_and_echo(probe, peer, 1, b"again", reopened=True)
     return PASS, "stream 1 opened again after its FIN: SYNACK and echo"
 
 
@@ -472,8 +472,7 @@ def wrong_password(probe: ServerProbe) -> Verdict:
 @check("garbage-isolation", section="Server › Session")
 def garbage_isolation(probe: ServerProbe) -> Verdict:
     with probe.session() as good:
-        open_stream(good, 1, probe.target)
-        echo(good, 1, b"before", probe.timeout)
+        open_and_echo(probe, good, 1, b"before")
         with probe.raw() as bad:
             bad.send_auth(probe.password, 30)
             # an HTTP request and 0xFF bytes: unknown commands with long data, never a stream
