@@ -99,6 +99,15 @@ def _authed(ctx: Ctx, version: int = 2) -> RawClient:
     return connect_v2(ctx.server, PASSWORD, version=version)
 
 
+def _send_then_eof(peer: RawClient, data: bytes) -> str:
+    """``data``, then our EOF: the server must close the connection."""
+    peer.send_raw(data)
+    peer.half_close()
+    if not peer.closed_within(WAIT):
+        raise Unexpected("still open")
+    return "closed"
+
+
 def _rst(sock: socket.socket) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
@@ -187,22 +196,14 @@ def truncated_auth(ctx: Ctx) -> str:
     right = encode_auth(password_hash(PASSWORD), 500)
     cut = ctx.rng.choice([ctx.rng.randint(1, 31), 32, 33, ctx.rng.randint(34, 300)])
     with RawClient(ctx.server) as peer:
-        peer.send_raw(right[:cut])
-        peer.half_close()
-        if not peer.closed_within(WAIT):
-            raise Unexpected("still open")
-    return "closed"
+        return _send_then_eof(peer, right[:cut])
 
 
 def truncated_frame(ctx: Ctx) -> str:
     """Authenticated, then half a frame header or half a frame's data, then we close."""
     with _authed(ctx) as peer:
         whole = FRAME_HEADER.pack(Command.PSH, 1, 5000) + bytes(100)
-        peer.send_raw(whole[: ctx.rng.randint(1, len(whole) - 1)])
-        peer.half_close()
-        if not peer.closed_within(WAIT):
-            raise Unexpected("still open")
-    return "closed"
+        return _send_then_eof(peer, whole[: ctx.rng.randint(1, len(whole) - 1)])
 
 
 def unknown_commands_with_data(ctx: Ctx) -> str:
