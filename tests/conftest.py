@@ -20,6 +20,7 @@ from anytls_ref.net.client import Client, ClientConfig
 from anytls_ref.net.inbound import LocalAuth, ProxyInbound
 from anytls_ref.net.server import Server, ServerConfig
 from anytls_ref.probe.targets import EchoServer
+from interop import peers as peer_mod
 from interop.targets import HTTPTarget
 
 # Hypothesis profiles for tests/test_properties.py: "ci" keeps `make test` to a few seconds;
@@ -81,6 +82,23 @@ def make_proxy(request, make_server, make_client):
         return inbound
 
     return make
+
+
+@pytest.fixture
+def installed_peer():
+    """``installed_peer(id)``: that real peer (interop/peers.py). One that is not installed skips
+    the test, or fails it under ANYTLS_REQUIRE_PEERS=1 (CI)."""
+
+    def get(peer_id: str) -> peer_mod.Peer:
+        peer = peer_mod.get_peer(peer_id)
+        if not peer.installed():
+            message = f"{peer_id} {peer.version} is not installed (run `make peers`)"
+            if os.environ.get("ANYTLS_REQUIRE_PEERS") == "1":
+                pytest.fail(message + " and ANYTLS_REQUIRE_PEERS=1")
+            pytest.skip(message)
+        return peer
+
+    return get
 
 
 @pytest.fixture

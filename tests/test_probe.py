@@ -12,7 +12,6 @@ checks peers.md says they pass.
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -46,7 +45,6 @@ from anytls_ref.probe.server_probe import CHECKS, run_server_probe
 from anytls_ref.settings import ClientSettings
 from anytls_ref.socksaddr import SocksAddr, encode_socksaddr
 from anytls_ref.spec import BY_ID, SPEC_FILE
-from interop import peers as peer_mod
 
 PASSWORD = "probe tests"
 ROOT = Path(__file__).resolve().parent.parent
@@ -318,15 +316,10 @@ NOT_PASS = {
 @pytest.mark.interop
 @pytest.mark.parametrize("role", ["server", "client"])
 @pytest.mark.parametrize("impl", GO_PEERS)
-def test_probe_against_a_go_peer(impl, role, tmp_path):
+def test_probe_against_a_go_peer(impl, role, tmp_path, installed_peer):
     from interop.probes import probe_client_of, probe_server_of
 
-    peer = peer_mod.get_peer(impl)
-    if not peer.installed():
-        message = f"{impl} {peer.version} is not installed (run `make peers`)"
-        if os.environ.get("ANYTLS_REQUIRE_PEERS") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    installed_peer(impl)
     if role == "server":
         results, notes = probe_server_of(impl, tmp_path), []
     else:

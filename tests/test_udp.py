@@ -7,7 +7,6 @@ the sing-box pairs live in the interop suite.
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import threading
 import time
@@ -104,15 +103,10 @@ SING_BOX_PAIRS = [("sing-box", "anytls_ref"), ("anytls_ref", "sing-box")]
 
 @pytest.mark.interop
 @pytest.mark.parametrize("client,server", SING_BOX_PAIRS, ids=[f"{c}->{s}" for c, s in SING_BOX_PAIRS])
-def test_datagrams_through_sing_box_pairs(client, server, echoes, tmp_path):
-    from interop import peers as peer_mod
+def test_datagrams_through_sing_box_pairs(client, server, echoes, tmp_path, installed_peer):
     from interop.matrix import Setup, running_client, running_server
 
-    peer = peer_mod.get_peer("sing-box")
-    if not peer.installed():
-        if os.environ.get("ANYTLS_REQUIRE_PEERS") == "1":
-            pytest.fail("sing-box is not installed and ANYTLS_REQUIRE_PEERS=1")
-        pytest.skip("sing-box is not installed (run `make peers`)")
+    installed_peer("sing-box")
     sizes = [1 + (i * 7) % 1400 for i in range(200)] + [8000]
     with running_server(server, Setup(), tmp_path) as srv:
         with running_client(client, Setup(), srv.port, tmp_path) as cli:
