@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import time
 
 import pytest
 import socks
@@ -18,17 +17,8 @@ from anytls_ref.net.client import Client, ClientConfig
 from anytls_ref.net.inbound import ProxyInbound
 from anytls_ref.net.server import Server, ServerConfig
 from anytls_ref.net.socks_client import Socks5Udp
+from anytls_ref.probe.scripting import eventually
 from interop.targets import UdpEcho
-
-
-def wait_until(predicate, timeout: float) -> bool:
-    """Poll ``predicate`` until it holds or ``timeout`` passes; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 @pytest.fixture
@@ -92,8 +82,8 @@ def test_association_ends_with_its_control_connection(echoes):
         before = {t.name for t in threading.enumerate()}
         assert any(name.endswith("-udp") for name in before)
         sock.close()  # closes the SOCKS TCP control connection
-        assert wait_until(lambda: not any(t.name.endswith(("-udp", "-udp-down"))
-                                          for t in threading.enumerate()), timeout=5.0)
+        eventually(lambda: not any(t.name.endswith(("-udp", "-udp-down"))
+                                   for t in threading.enumerate()), 5.0, "UDP threads gone")
 
 
 # ---- the sing-box pairs (issue 5): the same traffic through a real peer on one side ----
