@@ -29,19 +29,15 @@ from anytls_ref.frame import Command, encode_frame, encode_psh
 from anytls_ref.net.client import Client
 from anytls_ref.net.socks_client import socks5_connect
 from anytls_ref.padding import DEFAULT
-from anytls_ref.probe.client_probe import (
-    CLIENT_CHECK_NAMES,
-    CLIENT_CHECKS,
-    TARGET_ALERT,
-    TARGET_ECHO,
-    TARGET_REFUSED,
-    ClientProbe,
-)
+from anytls_ref.probe.client_checks import CLIENT_CHECK_NAMES, CLIENT_CHECKS
+from anytls_ref.probe.client_probe import ClientProbe
+from anytls_ref.probe.client_script import TARGET_ALERT, TARGET_ECHO, TARGET_REFUSED
 from anytls_ref.probe.rawclient import RawClient
 from anytls_ref.probe.rawserver import RawServer
 from anytls_ref.probe.report import FAIL, INFO, PASS, CheckResult
 from anytls_ref.probe.scripting import eventually, frame
-from anytls_ref.probe.server_probe import CHECKS, run_server_probe
+from anytls_ref.probe.server_checks import CHECKS
+from anytls_ref.probe.server_probe import run_server_probe
 from anytls_ref.settings import ClientSettings
 from anytls_ref.socksaddr import SocksAddr, encode_socksaddr
 from anytls_ref.spec import BY_ID, SPEC_FILE

@@ -121,8 +121,8 @@ def test_every_divergence_row_names_our_decision_and_a_test():
 
 
 def test_every_decision_requirement_test_and_probe_check_divergences_cites_exists():
-    from anytls_ref.probe.client_probe import CLIENT_CHECK_NAMES
-    from anytls_ref.probe.server_probe import CHECKS
+    from anytls_ref.probe.client_checks import CLIENT_CHECK_NAMES
+    from anytls_ref.probe.server_checks import CHECKS
     from anytls_ref.spec import REQUIREMENTS
 
     known_decisions = {int(d[1:]) for d in decision_sections()}
