@@ -41,6 +41,7 @@ class Reason(enum.Enum):
     STREAM_CLOSED = "the server closed the stream before answering"
     SESSION_CLOSED = "the session ended"
     UNSUPPORTED_SID = "the server accepts no stream id but 1"
+    SESSION_BUSY = "the server's session takes no other stream yet"
     PEER_ALERT = "the peer sent cmdAlert"
     CLIENT_REJECTED = "the server rejected its client"
     CLIENT_CLOSING = "the client is closing"
@@ -103,11 +104,15 @@ def reason_of_peer_text(text: str, *, alert: bool = False) -> Reason:
     10.0.0.1:80: connect: connection refused", "i/o timeout", "no such host"), ours the OS's
     ("dial 10.0.0.1:80: Connection refused"). A cmdAlert is any text; one matters to a client:
     ssrlive 0.3.x servers answer a stream id other than 1 with "unsupported sid N"
-    (decisions.md D32). Nothing else in the package looks at the words of an error.
+    (decisions.md D32), and ssrlive 0.5 a second stream on a session with the SYNACK error
+    "session stream limit reached". Nothing else in the package looks at the words of an error.
     """
     words = text.lower()
     if alert:
         return Reason.UNSUPPORTED_SID if "unsupported sid" in words else Reason.PEER_ALERT
+    if "stream limit" in words:
+        # ssrlive 0.5: one stream per session, freed a moment after both FINs (decisions.md D40)
+        return Reason.SESSION_BUSY
     if "refused" in words:
         return Reason.REFUSED
     if "network is unreachable" in words:

@@ -104,10 +104,12 @@ def retry_on_new_session(reason: Reason, *, reused: bool) -> bool:
     Yes when the fault was the session's, not the target's: an idle session that died while
     unused (peers.md §4: middleboxes drop quiet connections) is only found out when it is
     reused; and a server that accepts no stream id but 1 answers a reused session with the Alert
-    "unsupported sid" (ssrlive 0.3.x; the client then stops reusing, decisions.md D32). A new
-    session that fails is not tried again: its server is down or refuses us.
+    "unsupported sid" (ssrlive 0.3.x; the client then stops reusing, decisions.md D32); and
+    ssrlive 0.5 frees a session's one stream only a moment after both FINs, so the next stream
+    may meet "session stream limit reached" (D40). A new session that fails is not tried again:
+    its server is down or refuses us.
     """
-    if reason is Reason.UNSUPPORTED_SID:
+    if reason in (Reason.UNSUPPORTED_SID, Reason.SESSION_BUSY):
         return True
     return reused and reason is Reason.SESSION_CLOSED
 

@@ -63,6 +63,30 @@ ssrlive `anytls` 0.3.2  (crates.io anytls; cargo src anytls-0.3.2/bin/{server,cl
         bin/client.rs Client::new(...)). Never sends cmdSYN: a stream starts with its first
         cmdPSH (src/proxy/session/inner.rs:275-287; interop/expected.md §1).
 
+ssrlive `anytls` 0.5.3  (peer id "ssrlive-0.5"; crates.io anytls, the same crate as 0.3.2 rewritten;
+    cargo src anytls-0.5.3/src/cli/{server,client}.rs; clap). Not in the interop matrix yet
+    (PENDING_CLASSES below): its cmdFIN rules are the subject of issue 16 item 6.
+    server: anytls-server -l 127.0.0.1:P -p PW [--cert C --key K] [--padding-scheme FILE]
+        [--sni NAME] [--forward URL] [--log LEVEL]. Cert/key: yes, both or neither (else a
+        self-signed cert for --sni, default "localhost", bin/server.rs:676-713). Custom padding:
+        yes. A wrong password with an SNI the certificate names is relayed to SNI:443
+        (bin/server.rs:281-288). UDP: UoT v2 both isConnect modes, packet addresses as SOCKS5
+        address bytes as in 0.3.2 (src/uot.rs:79, :96). One stream per session: a SYN while a
+        stream is open gets SYNACK "session stream limit reached" (src/runtime/session.rs:1180-1195).
+    client: anytls-client -l mixed://127.0.0.1:P -s 127.0.0.1:S -p PW [--insecure true]
+        [--sni NAME] [--root-cert F] [--padding-scheme FILE] [--client-id UUID] [-u anytls://..]
+        [--log LEVEL]. -l is scheme://host:port (mixed = SOCKS5 + HTTP, socks5, http;
+        src/cli/client.rs:16-19, :127-129). Verifies the certificate unless --insecure
+        (src/client_app.rs:699-737). UDP: SOCKS5 UDP ASSOCIATE -> UoT v2 isConnect=0
+        (src/client_app.rs:616). Disable reuse: NO (pool fixed: 4 idle sessions kept, 30 s idle,
+        src/client.rs:13, src/client_app.rs:85-90). Sends cmdSYN; the SOCKS5 success reply goes
+        out before any SYNACK (src/client_app.rs:560-563); stream ids come from one process-wide
+        counter, not per session (src/runtime/session.rs:27-36). --client-id puts the UUID's
+        text in the first 36 bytes of padding0 (src/core/auth.rs:29-45).
+    Both roles: no backpressure on received data; with more than 1 MiB (or 64 frames) waiting
+        for the application a stream is ended with FIN (src/runtime/session.rs:23-24, :884-902),
+        so a 10 MiB echo fails in most runs, 0.5.3 against itself too.
+
 jxo-me `anytls-rs` 0.5.4  (crates.io anytls-rs; cargo src anytls-rs-0.5.4/src/bin/*.rs; hand-
     parsed argv, `--help` lists everything; installs anytls-server and anytls-client, no
     subcommands)
@@ -420,6 +444,8 @@ class RustPeer(Peer):
     binaries = ("anytls-server", "anytls-client")
     log_flag = ""                           # flag that takes "debug" / "info"
     self_signed_args: tuple[str, ...] = ()  # server flags when no cert/key is given
+    listen_scheme = ""                      # what the client's -l takes before IP:PORT
+    client_args: tuple[str, ...] = ()       # client flags to accept our self-signed cert
 
     def _log(self) -> list[str]:
         return [self.log_flag, "debug" if self.debug else "info"]
@@ -440,8 +466,9 @@ class RustPeer(Peer):
     def start_client(self, workdir, port, server_port, password, sni="localhost",
                      disable_reuse=False):
         self._check(disable_reuse=disable_reuse, role="client")
-        argv = [str(self.bin("anytls-client")), "-l", f"{LOOPBACK}:{port}",
-                "-s", f"{LOOPBACK}:{server_port}", "-p", password, "--sni", sni, *self._log()]
+        argv = [str(self.bin("anytls-client")), "-l", f"{self.listen_scheme}{LOOPBACK}:{port}",
+                "-s", f"{LOOPBACK}:{server_port}", "-p", password, "--sni", sni,
+                *self.client_args, *self._log()]
         return _spawn(f"{self.id}-client-{port}", argv, workdir)
 
 
@@ -458,7 +485,19 @@ class AnytlsRs(RustPeer):
     server_udp = False  # UoT isConnect=1 only; every SOCKS5 UDP client sends isConnect=0
 
 
+class Ssrlive05(RustPeer):
+    id, version = "ssrlive-0.5", "0.5.3"
+    log_flag = "--log"
+    self_signed_args = ("--sni", "localhost")  # name in the generated certificate
+    listen_scheme = "mixed://"
+    client_args = ("--insecure", "true")  # else it checks the server against the system roots
+
+
+#: the peers of the interop matrix and its tests
 PEER_CLASSES: tuple[type[Peer], ...] = (AnytlsGo, SingBox, Mihomo, Ssrlive, AnytlsRs)
+#: built by peers.sh and started by id (get_peer), but not in the matrix yet: 0.5.3's cells are
+#: waiting for the cmdFIN decision (issue 16 item 6)
+PENDING_CLASSES: tuple[type[Peer], ...] = (Ssrlive05,)
 
 
 def all_peers(root: Path | str | None = None, debug: bool = False) -> dict[str, Peer]:
@@ -467,7 +506,8 @@ def all_peers(root: Path | str | None = None, debug: bool = False) -> dict[str, 
 
 
 def get_peer(peer_id: str, root: Path | str | None = None, debug: bool = False) -> Peer:
-    for cls in PEER_CLASSES:
+    known = PEER_CLASSES + PENDING_CLASSES
+    for cls in known:
         if cls.id == peer_id:
             return cls(root, debug)
-    raise KeyError(f"unknown peer {peer_id!r}; known: {[c.id for c in PEER_CLASSES]}")
+    raise KeyError(f"unknown peer {peer_id!r}; known: {[c.id for c in known]}")

