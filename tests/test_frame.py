@@ -20,6 +20,7 @@ from anytls_ref.frame import (
     encode_frame,
     encode_psh,
 )
+from wire import decode_all
 
 NO_DATA_COMMANDS = [Command.SYN, Command.FIN, Command.HEART_REQUEST, Command.HEART_RESPONSE]
 
@@ -27,14 +28,6 @@ NO_DATA_COMMANDS = [Command.SYN, Command.FIN, Command.HEART_REQUEST, Command.HEA
 def raw_frame(command: int, stream_id: int, data: bytes = b"") -> bytes:
     """A frame built by hand, bypassing encode_frame's rules (what a sloppy peer might send)."""
     return FRAME_HEADER.pack(command, stream_id, len(data)) + data
-
-
-def decode_all(wire: bytes) -> list[Frame]:
-    decoder = FrameDecoder()
-    decoder.feed(wire)
-    frames = decoder.frames()
-    assert decoder.buffered == 0, "bytes left over"
-    return frames
 
 
 def decode_byte_by_byte(wire: bytes) -> list[Frame]:

@@ -8,7 +8,6 @@ process of its own, and starts without a warning (every field of those files is 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import shutil
 import subprocess
@@ -23,7 +22,6 @@ from interop import matrix
 from interop import peers as peer_mod
 from interop.targets import HTTPTarget
 
-REQUIRE = os.environ.get("ANYTLS_REQUIRE_PEERS") == "1"
 PEERS = ["sing-box", "mihomo"]
 SCENARIOS = ["tcp", "reuse", "udp"]
 #: our process's log lines that mark a new TLS session, per role (server: info; client: debug)
@@ -69,13 +67,9 @@ def scenario_reuse(client: matrix.ClientSide, log_path: Path, role: str) -> str:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 @pytest.mark.parametrize("role", ["server", "client"])
 @pytest.mark.parametrize("peer_id", PEERS)
-def test_the_peer_config_starts_anytls_ref(peer_id: str, role: str, scenario: str) -> None:
-    peer = peer_mod.get_peer(peer_id)
-    if not peer.installed():
-        message = f"{peer_id} {peer.version} is not installed (run `make peers`)"
-        if REQUIRE:
-            pytest.fail(message + " and ANYTLS_REQUIRE_PEERS=1")
-        pytest.skip(message)
+def test_the_peer_config_starts_anytls_ref(peer_id: str, role: str, scenario: str,
+                                           installed_peer) -> None:
+    peer = installed_peer(peer_id)
     workdir = Path(tempfile.mkdtemp(prefix=f"interop-config-{peer_id}-{role}-{scenario}-"))
     server_port, socks_port = peer_mod.free_port(), peer_mod.free_port()
     procs = []

@@ -30,8 +30,9 @@ from anytls_ref.net.client import Client, ClientConfig
 from anytls_ref.net.server import Server, ServerConfig
 from anytls_ref.net.tls import client_context, server_context, write_self_signed
 from anytls_ref.socksaddr import SocksAddr
-from rawpeer import RawClient, eventually
-from targets import HTTP_BODY
+from anytls_ref.probe.rawclient import RawClient
+from anytls_ref.probe.scripting import eventually
+from interop.targets import HTTP_BODY
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "s3cret-Passw0rd/for the log test"

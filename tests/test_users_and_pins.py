@@ -26,7 +26,7 @@ from anytls_ref.net.server import Server, ServerConfig
 from anytls_ref.net.stream import StreamOpenError
 from anytls_ref.net.tls import PinMismatchError, write_self_signed
 from anytls_ref.socksaddr import SocksAddr
-from rawpeer import eventually
+from anytls_ref.probe.scripting import eventually
 from socks_fetch import get_via_socks
 
 ALICE, BOB = User("alice", "alice's secret"), User("bob", "bob's secret")

@@ -32,7 +32,7 @@ from ..socksaddr import SocksAddr
 from ..version import open_plan, waits_for_answer
 from .client_session import ClientSession
 from .keepalive import Heartbeats, SynackWatchdog
-from .relay import set_nodelay
+from .sockutil import set_nodelay
 from .stats import Counters
 from .stream import Stream
 from .tls import client_context, connect_tls

@@ -26,6 +26,7 @@ import threading
 import time
 from functools import partial
 
+from .sockutil import shutdown_quietly
 from .workers import Workers
 
 log = logging.getLogger("anytls_ref.listener")
@@ -50,15 +51,6 @@ def default_max_connections() -> int:
     if soft == resource.RLIM_INFINITY:
         soft = 1 << 20
     return max(16, (soft - RESERVED_FDS) // 2)
-
-
-def wake(sock: socket.socket) -> None:
-    """Shut ``sock`` down to wake any thread blocked on it. For a TLS socket this is the plain
-    socket's shutdown: SSLSocket.shutdown would drop its TLS object under a thread using it."""
-    try:
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass
 
 
 class ThreadedListener:
@@ -162,14 +154,14 @@ class ThreadedListener:
         with self._lock:
             socks = list(self._open_socks)
         for sock in socks:
-            wake(sock)
+            shutdown_quietly(sock)
 
     def close(self) -> None:
         """Stop accepting, wake every connection, and join every thread."""
         with self._room:
             self._closing.set()
             self._room.notify_all()
-        wake(self._listener)  # wakes accept() on Linux
+        shutdown_quietly(self._listener)  # wakes accept() on Linux
         self._listener.close()
         if self._accept_thread is not None:
             self._accept_thread.join()

@@ -27,7 +27,8 @@ from ..rules import ServerRules
 from ..socksaddr import SocksAddr, decode_socksaddr
 from ..uot import UOT_LEGACY_MAGIC, UOT_V2_MAGIC
 from .listener import ThreadedListener
-from .relay import relay_sockets, relay_stream, set_nodelay
+from .relay import relay_sockets, relay_stream
+from .sockutil import set_nodelay
 from .session import Session, SessionEnded
 from .stats import Counters
 from .stream import Stream
