@@ -95,6 +95,6 @@ class Note:
 
 
 Effect = (
-    Send | OpenStream | StreamData | StreamClosed | StreamReady | NewPaddingScheme | PeerVersion
-    | HeartbeatAnswered | CloseSession | Note
+    Send | OpenStream | StreamData | StreamClosed | StreamFinished | StreamReady | NewPaddingScheme
+    | PeerVersion | HeartbeatAnswered | CloseSession | Note
 )

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import mmap
 import select
-import socket
 import ssl
 import threading
 
@@ -26,6 +25,7 @@ from ..frame import (FRAME_HEADER, HEADER_SIZE, MAX_DATA, NEED_DATA, Command, Fr
                      encode_psh, frame_psh_in_place)
 from ..padding import Padder
 from ..rules import ClientRules, ServerRules
+from .sockutil import shutdown_quietly
 from .stream import Stream
 from .tls import ThreadSafeTLS
 from .trace import Tracer
@@ -273,12 +273,7 @@ class Session:
             # the reader may be blocked writing into a stream's socket (or waiting for room in
             # its buffer), not in recv: end the streams too, which wakes it
             stream.session_failed(self.error, self.end_reason)
-        try:
-            # the plain socket's shutdown (not SSLSocket's, which drops its TLS object under a
-            # thread that may be reading): wakes a thread blocked in recv on this socket
-            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
-        except OSError:
-            pass
+        shutdown_quietly(self.sock)  # wakes a thread blocked in recv on this socket
 
     def _finish(self, reason: BaseException) -> None:
         """Reader-thread cleanup: fail every stream, close the socket, tell the subclass."""
@@ -293,10 +288,7 @@ class Session:
             stream.session_failed(self.error, self.end_reason)
         with self._write_lock:
             self._sock_closed = True
-            try:
-                socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
+            shutdown_quietly(self.sock)
             self.sock.close()
         self.on_closed()
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConnectionClosed, Reason, StreamOpenError
 from ..version import OPENED, OpenPlan, OpenResult, Wait, open_outcome
+from .sockutil import shutdown_quietly
 
 if TYPE_CHECKING:
     from .session import Session
@@ -146,10 +147,7 @@ class Stream:
         """When the stream ends, so does the attached socket (this also wakes the relay blocked
         in its recv); when the peer only finished sending, its EOF is passed on (SHUT_WR)."""
         if self._sink is not None:
-            try:
-                socket.socket.shutdown(self._sink, how)
-            except OSError:
-                pass
+            shutdown_quietly(self._sink, how)
 
     def peer_closed(self) -> None:
         with self._cond:
