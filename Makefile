@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo peers interop bench vectors check-vectors fuzz clean
+.PHONY: test demo peers interop bench bench-deps vectors check-vectors fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ interop: $(STAMP) peers
 
 bench: $(STAMP) peers
 	$(PY) interop/bench.py
+
+# bench-deps: Debian's chromium for the browser part of the bench (interop/browser.py; as root).
+# make test does not need it: the browser tests skip without it.
+bench-deps:
+	command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
 
 vectors: $(STAMP)
 	$(PY) tests/vectors/generate.py
