@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo peers interop bench bench-deps vectors check-vectors fuzz clean
+.PHONY: test test-pythons demo peers interop bench bench-deps vectors check-vectors fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,32 @@ $(STAMP): pyproject.toml
 # (a missing toolchain skips its peers; the first build takes minutes, later runs reuse it)
 test: $(STAMP) peers
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# test-pythons: the suite without its interop tests on each CPython of PYTHON_VERSIONS found
+# (the newest ~/.pyenv/versions/X.Y.*, else pythonX.Y on PATH; each must run and be X.Y, as a
+# pyenv shim may not), each in its own venv under .venvs/ (set up once, again when
+# pyproject.toml changes); fails if none is found
+PYTHON_VERSIONS ?= 3.11 3.12 3.13
+test-pythons:
+	@found=0; for v in $(PYTHON_VERSIONS); do \
+	  py=""; \
+	  for cand in $$(ls -d $$HOME/.pyenv/versions/$$v.*/bin/python 2>/dev/null | sort -V -r) \
+	              $$(command -v python$$v); do \
+	    if [ "$$($$cand -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" \
+	         = "$$v" ]; then py=$$cand; break; fi; \
+	  done; \
+	  if [ -z "$$py" ]; then echo "== Python $$v: not found, skipped"; continue; fi; \
+	  found=$$((found + 1)); venv=.venvs/py$$v; \
+	  echo "== Python $$v: $$py"; \
+	  if [ ! $$venv/.installed -nt pyproject.toml ]; then \
+	    $$py -m venv $$venv && $$venv/bin/python -m pip install --quiet --upgrade pip \
+	      && $$venv/bin/python -m pip install --quiet -e '.[test]' \
+	      && touch $$venv/.installed || exit 1; \
+	  fi; \
+	  $$venv/bin/python -m pytest -q -p no:cacheprovider -m "not interop" $(PYTEST_ARGS) \
+	    || exit 1; \
+	done; \
+	if [ $$found -eq 0 ]; then echo "no Python of $(PYTHON_VERSIONS) found"; exit 1; fi
 
 demo: $(STAMP)
 	$(PY) -m anytls_ref demo
@@ -29,10 +55,12 @@ interop: $(STAMP) peers
 bench: $(STAMP) peers
 	$(PY) interop/bench.py
 
-# bench-deps: Debian's chromium for the browser part of the bench (interop/browser.py; as root).
-# make test does not need it: the browser tests skip without it.
+# bench-deps: what the bench needs beyond the venv and the peers: Chromium from Debian's packages
+# for the browser loads (interop/browser.py; as root). `make test` does not need it: the browser
+# tests skip without it.
 bench-deps:
-	command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
+	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
+	@chromium --version 2>/dev/null
 
 vectors: $(STAMP)
 	$(PY) tests/vectors/generate.py
@@ -48,4 +76,4 @@ check-vectors: $(STAMP)
 	$(PY) tests/vectors/generate.py --check
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venvs .pytest_cache build *.egg-info

@@ -1,8 +1,13 @@
-"""Command line: ``anytls-ref server|client|demo|padding|probe ...`` (also ``python -m anytls_ref``).
+"""Command line: ``anytls-ref server|client|link|demo|padding|probe`` (= ``python -m anytls_ref``).
 
 The flags of ``server`` and ``client`` are a contract other tools depend on
-(see shared/design/architecture.md, "CLI contract"). Any bad flag, file or address ends the
-program with one line on stderr and exit code 2.
+(see shared/design/architecture.md, "CLI contract"). anytls-go's spellings of the same flags
+work too (``-sni``, ``-padding-scheme``, ``-dr``, each as ``-flag VALUE`` or ``-flag=VALUE``;
+anytls_ref/config/argv.py), and so do what users of other implementations hold: share links
+(config/links.py) and sing-box / mihomo config files with ``-c`` (config/files.py). A flag
+given on the command line wins over the link, the link over the file, the file over
+``ANYTLS_PASSWORD`` and the defaults. Any bad flag, file or address ends the program with one
+line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -14,16 +19,24 @@ import signal
 import ssl
 import sys
 import threading
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import __version__
+from .config.argv import StrictParser, UsageError, go_bool
+from .config.files import read_client_config, read_server_config
+from .config.links import format_link, parse_link
+from .config.model import ClientOptions, ConfigError, ServerOptions, User, check_users
+from .config.pin import format_fingerprint, parse_pin
 from .errors import PaddingSchemeError
 from .padding import DEFAULT_SCHEME, parse_scheme
 from .params import DEFAULT_IDLE_CHECK_INTERVAL, DEFAULT_IDLE_TIMEOUT, ClientParams
 
+log = logging.getLogger("anytls_ref.cli")
 
-class UsageError(Exception):
-    """Bad command-line input: printed as one line, exit code 2."""
+#: anytls-go's defaults for -l (cmd/server/main.go, cmd/client/main.go)
+SERVER_LISTEN = "0.0.0.0:8443"
+CLIENT_LISTEN = "127.0.0.1:1080"
+#: the password, when no flag, link or config file gives one (it does not show in ps)
+PASSWORD_ENV = "ANYTLS_PASSWORD"
 
 
 def host_port(text: str, *, what: str = "address") -> tuple[str, int]:
@@ -35,25 +48,6 @@ def host_port(text: str, *, what: str = "address") -> tuple[str, int]:
     return host, int(port)
 
 
-def parse_server_uri(uri: str) -> dict:
-    """``anytls://PASSWORD@HOST:PORT/?sni=NAME&insecure=1`` → its parts."""
-    usage = f"server URI {uri!r} is not anytls://PASSWORD@HOST:PORT/?sni=..&insecure=1"
-    try:
-        url = urlsplit(uri)
-        port = url.port  # raises ValueError for a port that is not a number in 0..65535
-    except ValueError:
-        raise UsageError(usage) from None
-    if url.scheme != "anytls" or not url.hostname or port is None:
-        raise UsageError(usage)
-    query = parse_qs(url.query)
-    return {
-        "server": (url.hostname, port),
-        "password": unquote(url.username) if url.username is not None else None,
-        "sni": query.get("sni", [None])[0],
-        "insecure": query.get("insecure", ["0"])[0] in ("1", "true"),
-    }
-
-
 def read_scheme(path: str | None) -> bytes:
     if path is None:
         return DEFAULT_SCHEME
@@ -62,10 +56,15 @@ def read_scheme(path: str | None) -> bytes:
             raw = f.read()
     except OSError as exc:
         raise UsageError(f"padding scheme {path}: {exc.strerror}") from None
+    return checked_scheme(raw, f"padding scheme {path}")
+
+
+def checked_scheme(raw: bytes, what: str) -> bytes:
+    """``raw`` if it is a valid padding scheme (strict: a bad line is an error naming it)."""
     try:
         parse_scheme(raw, strict=True)
     except PaddingSchemeError as exc:
-        raise UsageError(f"padding scheme {path}: {exc}") from None
+        raise UsageError(f"{what}: {exc}") from None
     return raw
 
 
@@ -75,41 +74,100 @@ def readable_file(path: str | None, what: str) -> str | None:
     return path
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
-        raise UsageError(message)
+def read_text(path: str, what: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as exc:
+        raise UsageError(f"{what} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} {path}: not UTF-8 text") from None
+
+
+def given_password(args) -> str | None:
+    """``-p`` or ``--password-file`` (one of them), or None; an empty one is refused."""
+    if args.password is not None and args.password_file is not None:
+        raise UsageError("-p and --password-file: give one of them")
+    if args.password_file is not None:
+        password = read_text(args.password_file, "password file").rstrip("\r\n")
+        if not password:
+            raise UsageError(f"password file {args.password_file}: empty")
+        return password
+    if args.password == "":
+        raise UsageError("-p: an empty password is refused")
+    return args.password
+
+
+def load_config(path: str | None, reader, empty):
+    """The settings of a ``-c`` file, or ``empty`` without one."""
+    if path is None:
+        return empty
+    try:
+        return reader(read_text(path, "config"), os.path.dirname(os.path.abspath(path)))
+    except ConfigError as exc:
+        raise UsageError(f"config {path}: {exc}") from None
+
+
+def warn_unsupported(source: str, names: tuple[str, ...]) -> None:
+    if names:
+        log.warning("%s: not supported, ignored: %s", source, "; ".join(names))
+
+
+def first_given(*values):
+    return next((value for value in values if value is not None), None)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="anytls-ref", description="anytls reference implementation")
+    parser = StrictParser(prog="anytls-ref", description="anytls reference implementation")
     parser.add_argument("--version", action="version", version=f"anytls-ref {__version__}")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"),
                         choices=["debug", "info", "warning", "error"])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=StrictParser)
 
     s = sub.add_parser("server", help="run an anytls server")
-    s.add_argument("-l", "--listen", required=True, help="HOST:PORT to listen on")
-    s.add_argument("-p", "--password", required=True)
+    s.add_argument("-l", "--listen", help=f"HOST:PORT to listen on (default {SERVER_LISTEN})")
+    s.add_argument("-p", "--password", help=f"the password (or --password-file, --user, "
+                                            f"-c, env {PASSWORD_ENV})")
+    s.add_argument("--password-file", metavar="FILE", help="read the password from FILE")
+    s.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD",
+                   help="a user of its own (repeatable); the log names each session's user")
+    s.add_argument("-c", "--config", metavar="FILE",
+                   help="a sing-box JSON or mihomo YAML config: its anytls inbound / listener")
     s.add_argument("--cert", help="certificate file (PEM); default: a fresh self-signed one")
     s.add_argument("--key", help="private key file (PEM)")
-    s.add_argument("--padding-scheme", help="padding scheme file (default: the spec's default)")
+    s.add_argument("--cert-out", metavar="FILE",
+                   help="write the certificate (e.g. the self-signed one) to FILE, for --ca")
+    s.add_argument("-padding-scheme", "--padding-scheme",
+                   help="padding scheme file (default: the spec's default)")
     s.add_argument("--fallback", help="HOST:PORT to relay failed authentications to")
     s.add_argument("--min-version", type=int, default=1,
                    help="reject clients older than this protocol version with cmdAlert")
     s.add_argument("--trace", action="store_true", help="log one line per frame")
 
     c = sub.add_parser("client", help="run a local SOCKS5/HTTP proxy through an anytls server")
-    c.add_argument("-l", "--listen", required=True, help="local HOST:PORT (SOCKS5 and HTTP)")
-    c.add_argument("-s", "--server", required=True, help="HOST:PORT or anytls:// URI")
+    c.add_argument("-l", "--listen",
+                   help=f"local HOST:PORT, SOCKS5 and HTTP (default {CLIENT_LISTEN})")
+    c.add_argument("-s", "--server", help="HOST:PORT or an anytls:// share link")
     c.add_argument("-p", "--password")
-    c.add_argument("--sni", help="TLS server name (default: the server host)")
+    c.add_argument("--password-file", metavar="FILE", help="read the password from FILE")
+    c.add_argument("-c", "--config", metavar="FILE",
+                   help="a sing-box JSON or mihomo YAML config: its anytls outbound / proxy")
+    c.add_argument("-sni", "--sni", help="TLS server name (default: the server host)")
     c.add_argument("--insecure", action="store_true", help="do not verify the server certificate")
     c.add_argument("--ca", help="CA certificate file to verify the server with")
-    c.add_argument("-m", "--min-idle", type=int, default=0, help="idle sessions always kept")
-    c.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT, metavar="SECONDS")
-    c.add_argument("--idle-check", type=float, default=DEFAULT_IDLE_CHECK_INTERVAL,
-                   metavar="SECONDS")
-    c.add_argument("--disable-reuse", action="store_true", help="one session per connection")
+    c.add_argument("--pin", metavar="SHA256",
+                   help="the server certificate's SHA-256 (the server logs it): checked instead "
+                        "of a CA chain")
+    c.add_argument("-m", "--min-idle", type=int, help="idle sessions always kept (default 0)")
+    c.add_argument("--idle-timeout", type=float, metavar="SECONDS",
+                   help=f"close sessions idle this long (default {DEFAULT_IDLE_TIMEOUT:g})")
+    c.add_argument("--idle-check", type=float, metavar="SECONDS",
+                   help=f"look for idle sessions this often (default "
+                        f"{DEFAULT_IDLE_CHECK_INTERVAL:g})")
+    c.add_argument("--disable-reuse", action="store_const", const=True,
+                   help="one session per connection")
+    c.add_argument("-dr", dest="disable_reuse", nargs="?", const=True, type=go_bool,
+                   metavar="BOOL", help="anytls-go's spelling of --disable-reuse")
     c.add_argument("--heartbeat", type=float, metavar="SECONDS",
                    help="active keepalive: probe idle sessions of v2 servers with cmdHeartRequest "
                         "every SECONDS, and drop those that do not answer")
@@ -121,6 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--fast-open", action="store_true",
                    help="answer at once: now the default, accepted so old command lines still run")
     c.add_argument("--trace", action="store_true", help="log one line per frame")
+
+    k = sub.add_parser("link", help="print the share link of a running server (with its pin)")
+    k.add_argument("address", metavar="HOST:PORT", help="the server's address, as clients use it")
+    k.add_argument("-p", "--password")
+    k.add_argument("--password-file", metavar="FILE", help="read the password from FILE")
+    k.add_argument("--connect", metavar="HOST:PORT",
+                   help="where to reach the server from here (default: HOST:PORT)")
+    k.add_argument("-sni", "--sni", help="TLS server name for the link (default: HOST)")
+    k.add_argument("--name", help="the node's name (the link's #fragment)")
 
     d = sub.add_parser("demo", help="show the main job on loopback: server, client, a page fetched")
     d.add_argument("--trace", action="store_true",
@@ -147,78 +214,184 @@ def setup_logging(level: str) -> None:
                         datefmt="%H:%M:%S")
 
 
-def run_server(args) -> int:
-    from .net.server import Server, ServerConfig
+def server_config(args):
+    """The ServerConfig the command line (and its -c file) asks for."""
+    from .net.server import DEFAULT_USER, ServerConfig
 
     if bool(args.cert) != bool(args.key):
         raise UsageError("--cert and --key go together")
     if args.min_version < 1:
         raise UsageError("--min-version must be 1 or more")
-    config = ServerConfig(
-        listen=host_port(args.listen, what="listen address"),
-        password=args.password,
-        cert_file=readable_file(args.cert, "certificate"),
-        key_file=readable_file(args.key, "key"),
-        padding_scheme=read_scheme(args.padding_scheme),
+    options = load_config(args.config, read_server_config, ServerOptions())
+    warn_unsupported(f"config {args.config}", options.unsupported)
+    password = given_password(args)
+    users = [User(DEFAULT_USER, password)] if password is not None else []
+    for spec in args.user:
+        name, colon, user_password = spec.partition(":")
+        if not colon or not name:
+            raise UsageError("--user takes NAME:PASSWORD (a name, a colon, then the password)")
+        users.append(User(name, user_password))
+    if not users:
+        users = list(options.users)
+    if not users and os.environ.get(PASSWORD_ENV):
+        users = [User(DEFAULT_USER, os.environ[PASSWORD_ENV])]
+    if not users:
+        raise UsageError(f"a password is needed: -p/--password PASSWORD, --password-file FILE, "
+                         f"--user NAME:PASSWORD, -c FILE or {PASSWORD_ENV}")
+    try:
+        check_users(users)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    cert, key = (args.cert, args.key) if args.cert else (options.cert_file, options.key_file)
+    if bool(cert) != bool(key):
+        raise UsageError(f"config {args.config}: a certificate needs its key and a key its "
+                         "certificate")
+    if args.padding_scheme is not None:
+        scheme = read_scheme(args.padding_scheme)
+    elif options.padding_scheme is not None:
+        scheme = checked_scheme(options.padding_scheme, f"config {args.config}: padding scheme")
+    else:
+        scheme = DEFAULT_SCHEME
+    return ServerConfig(
+        listen=host_port(args.listen, what="listen address") if args.listen
+        else options.listen or host_port(SERVER_LISTEN),
+        users=tuple(users),
+        cert_file=readable_file(cert, "certificate"),
+        key_file=readable_file(key, "key"),
+        padding_scheme=scheme,
         fallback=host_port(args.fallback, what="fallback address") if args.fallback else None,
         min_version=args.min_version,
         trace=args.trace,
     )
+
+
+def run_server(args) -> int:
+    from .net.server import Server
+
+    config = server_config(args)
     try:
         server = Server(config)
-    except ssl.SSLError as exc:  # an OSError too, so before it: a bad certificate/key pair
-        raise UsageError(f"certificate {args.cert} / key {args.key}: {exc}") from None
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
-    except Exception as exc:  # ssl errors for a bad certificate/key pair
-        raise UsageError(f"cannot start the server: {exc}") from None
+    except ssl.SSLError as exc:  # a certificate/key pair that does not load (an OSError too)
+        raise UsageError(f"certificate {config.cert_file} / key {config.key_file}: "
+                         f"{exc}") from None
+    except OSError as exc:  # the listen address is taken or not ours
+        listen = "%s:%d" % config.listen
+        raise UsageError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+    if args.cert_out is not None:
+        try:
+            with open(args.cert_out, "wb") as f:
+                f.write(server.certificate_pem)
+        except OSError as exc:
+            server.close()
+            raise UsageError(f"--cert-out {args.cert_out}: {exc.strerror}") from None
+        log.info("certificate written to %s (clients: --ca %s)", args.cert_out, args.cert_out)
     with server:
         wait_for_signal()
     return 0
 
 
-def run_client(args) -> int:
-    from .net.client import Client, ClientConfig
-    from .net.inbound import ProxyInbound
+def client_config(args):
+    """(the ClientConfig, the local listen address) the command line (and -c file) asks for."""
+    from .net.client import ClientConfig
 
-    if "://" in args.server:  # a URI: only anytls:// is one (http://h:1 is no HOST:PORT)
-        uri = parse_server_uri(args.server)
-        server, password = uri["server"], args.password or uri["password"]
-        sni, insecure = args.sni or uri["sni"], args.insecure or uri["insecure"]
-    else:
-        server, password = host_port(args.server, what="server"), args.password
-        sni, insecure = args.sni, args.insecure
+    options = load_config(args.config, read_client_config, ClientOptions())
+    warn_unsupported(f"config {args.config}", options.unsupported)
+    link = ClientOptions()
+    if args.server is not None and "://" in args.server:  # only anytls:// is a link
+        try:
+            link = parse_link(args.server)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+        warn_unsupported("share link", link.unsupported)
+    elif args.server is not None:
+        link = ClientOptions(server=host_port(args.server, what="server"))
+
+    def said(name: str):  # the link's value, else the file's
+        return first_given(getattr(link, name), getattr(options, name))
+
+    server = said("server")
+    if server is None:
+        raise UsageError("the server is needed: -s/--server HOST:PORT or an anytls:// link, "
+                         "or -c FILE")
+    password = first_given(given_password(args), said("password"),
+                           os.environ.get(PASSWORD_ENV) or None)
     if not password:  # [PARAM-PASSWORD] "Required"
-        raise UsageError("a password is needed: -p PASSWORD or anytls://PASSWORD@HOST:PORT")
+        raise UsageError(f"a password is needed: -p PASSWORD, --password-file FILE, "
+                         f"anytls://PASSWORD@HOST:PORT, -c FILE or {PASSWORD_ENV}")
     try:
-        params = ClientParams(password, args.idle_check, args.idle_timeout, args.min_idle)
-    except ValueError as exc:
+        pin = parse_pin(args.pin) if args.pin is not None else said("pin")
+        params = ClientParams(password,
+                              first_given(args.idle_check, said("idle_check"),
+                                          DEFAULT_IDLE_CHECK_INTERVAL),
+                              first_given(args.idle_timeout, said("idle_timeout"),
+                                          DEFAULT_IDLE_TIMEOUT),
+                              first_given(args.min_idle, said("min_idle"), 0))
+    except ValueError as exc:  # ConfigError is one too
         raise UsageError(str(exc)) from None
     if args.heartbeat is not None and not args.heartbeat > 0:
         raise UsageError("--heartbeat must be a positive number of seconds")
-    config = ClientConfig(server=server, password=password, sni=sni, insecure=insecure,
-                          ca_file=readable_file(args.ca, "CA file"), params=params,
-                          disable_reuse=args.disable_reuse, trace=args.trace,
-                          heartbeat=args.heartbeat, wait_synack=args.wait_synack)
-    listen = host_port(args.listen, what="listen address")
+    config = ClientConfig(server=server, password=password, sni=args.sni or said("sni"),
+                          insecure=args.insecure or bool(said("insecure")),
+                          ca_file=readable_file(args.ca or said("ca_file"), "CA file"),
+                          params=params, pin=pin, alpn=said("alpn") or (), name=said("name"),
+                          disable_reuse=bool(first_given(args.disable_reuse,
+                                                         said("disable_reuse"))),
+                          trace=args.trace, heartbeat=args.heartbeat,
+                          wait_synack=args.wait_synack)
+    listen = host_port(args.listen, what="listen address") if args.listen \
+        else options.listen or host_port(CLIENT_LISTEN)
+    return config, listen
+
+
+def run_client(args) -> int:
+    from .net.client import Client
+    from .net.inbound import ProxyInbound
+
+    config, listen = client_config(args)
     try:
         client = Client(config)
     except Exception as exc:  # ssl.SSLError for an unreadable CA file
-        raise UsageError(f"CA file {args.ca}: {exc}") from None
+        raise UsageError(f"CA file {config.ca_file}: {exc}") from None
     try:
         inbound = ProxyInbound(listen, client)
     except OSError as exc:
         client.close()
-        raise UsageError(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot listen on {listen[0]}:{listen[1]}: "
+                         f"{exc.strerror or exc}") from None
+    log.info("anytls server %s:%d%s", *config.server,
+             f" (node {config.name})" if config.name else "")
     with inbound:
         wait_for_signal()
+    return 0
+
+
+def run_link(args) -> int:
+    """Print the share link of a running server, pinned to its certificate unless this
+    machine's CAs trust it (a trusted certificate may be renewed without a new link)."""
+    from .net.tls import peer_certificate
+
+    host, port = host_port(args.address, what="server address")
+    password = first_given(given_password(args), os.environ.get(PASSWORD_ENV) or None)
+    if not password:
+        raise UsageError(f"a password is needed: -p PASSWORD, --password-file FILE or "
+                         f"{PASSWORD_ENV}")
+    connect = host_port(args.connect, what="--connect address") if args.connect else (host, port)
+    try:
+        fingerprint, trusted = peer_certificate(connect, args.sni or host)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"cannot reach {connect[0]}:{connect[1]}: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
+    print(format_link(host, port, password, sni=args.sni, pin=None if trusted else fingerprint,
+                      name=args.name))
+    log.info("certificate sha256 %s (%s)", format_fingerprint(fingerprint),
+             "trusted by this machine's CAs: no pin" if trusted else "pinned in the link: hpkp")
     return 0
 
 
 def run_padding(args) -> int:
     import random
 
-    from .inspect_padding import report
+    from .tools.inspect_padding import report
 
     if args.samples < 0:
         raise UsageError("--samples must be 0 or more")
@@ -255,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_server(args)
         if args.command == "client":
             return run_client(args)
+        if args.command == "link":
+            return run_link(args)
         if args.command == "padding":
             return run_padding(args)
         if args.command == "probe":

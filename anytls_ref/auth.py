@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import AuthenticationError, LocalProtocolError
@@ -56,22 +57,27 @@ class AuthRequest:
     padding0_missing: int
     #: bytes of the first read that follow the request (the start of the frame stream)
     rest: bytes
+    #: which of the server's password hashes matched (its users, in order)
+    user: int = 0
 
 
-def check_auth(received: bytes, expected_hash: bytes) -> AuthRequest | Incomplete:
+def check_auth(received: bytes, expected: bytes | Sequence[bytes]) -> AuthRequest | Incomplete:
     """Check the authentication request at the start of ``received`` against sha256(password).
 
-    ``received`` is the server's first read; after a NEED_DATA answer, the first read followed by
-    what came after it. Raises AuthenticationError when it holds fewer than the 32 hash bytes or
-    the hash differs; the comparison takes the same time wherever the hashes differ
-    (``hmac.compare_digest``). Returns NEED_DATA when the hash matched but the 2-byte padding0
-    length did not all arrive: read more and call again with everything received so far.
+    ``expected`` is the server's one password hash, or one per user. ``received`` is the
+    server's first read; after a NEED_DATA answer, the first read followed by what came after
+    it. Raises AuthenticationError when it holds fewer than the 32 hash bytes or no hash
+    matches; the comparison takes the same time wherever the hashes differ and whichever user
+    (if any) matches (``matching_user``). Returns NEED_DATA when a hash matched but the 2-byte
+    padding0 length did not all arrive: read more and call again with everything received.
     """
+    hashes = (expected,) if isinstance(expected, (bytes, bytearray)) else tuple(expected)
     if len(received) < PASSWORD_HASH_SIZE:
         # compare anyway so a short read costs the same as a wrong one
-        hmac.compare_digest(received[:PASSWORD_HASH_SIZE].ljust(32, b"\0"), expected_hash)
+        matching_user(bytes(received).ljust(PASSWORD_HASH_SIZE, b"\0"), hashes)
         raise AuthenticationError(f"authentication request too short ({len(received)} bytes)")
-    if not hmac.compare_digest(received[:PASSWORD_HASH_SIZE], expected_hash):
+    user = matching_user(received[:PASSWORD_HASH_SIZE], hashes)
+    if user is None:
         raise AuthenticationError("wrong password")
     if len(received) < AUTH_OVERHEAD:
         # The whole hash matched, so waiting tells a prober nothing. jxo-me anytls-rs writes the
@@ -84,5 +90,19 @@ def check_auth(received: bytes, expected_hash: bytes) -> AuthRequest | Incomplet
     # [AUTH-SERVER-VERIFY] "verify the authentication request (including completely reading
     # padding0)": how much of padding0 is still to be read
     if available >= padding0_length:
-        return AuthRequest(padding0_length, 0, bytes(received[AUTH_OVERHEAD + padding0_length :]))
-    return AuthRequest(padding0_length, padding0_length - available, b"")
+        return AuthRequest(padding0_length, 0, bytes(received[AUTH_OVERHEAD + padding0_length :]),
+                           user)
+    return AuthRequest(padding0_length, padding0_length - available, b"", user)
+
+
+def matching_user(received_hash: bytes, hashes: Sequence[bytes]) -> int | None:
+    """The index of the hash equal to ``received_hash``, or None (decisions.md D44).
+
+    Every hash is compared with ``hmac.compare_digest``, also after one matched: the time taken
+    depends on the number of users only, not on which one (or whether any) the password is.
+    """
+    matched = None
+    for index, candidate in enumerate(hashes):
+        equal = hmac.compare_digest(received_hash, candidate)
+        matched = index if equal else matched
+    return matched

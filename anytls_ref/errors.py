@@ -19,7 +19,7 @@ socket failed, never that a peer broke a MUST.
 
 ``Reason`` is what code decides on: why a stream did not open or a session ended. Decisions switch
 on it, never on the text of an error. The protocol carries some reasons only as free text (a
-cmdSYNACK error, a cmdAlert); ``rules.reason_of_peer_text`` is the one place that reads such text.
+cmdSYNACK error, a cmdAlert); ``reason_of_peer_text`` at the end is the one place that reads it.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class Reason(enum.Enum):
     STREAM_CLOSED = "the server closed the stream before answering"
     SESSION_CLOSED = "the session ended"
     UNSUPPORTED_SID = "the server accepts no stream id but 1"
+    SESSION_BUSY = "the server's session takes no other stream yet"
     PEER_ALERT = "the peer sent cmdAlert"
     CLIENT_REJECTED = "the server rejected its client"
     CLIENT_CLOSING = "the client is closing"
@@ -93,3 +94,32 @@ class StreamOpenError(AnyTLSError):
 
 class ConnectionClosed(AnyTLSError):
     """The connection or stream ended before the expected bytes arrived (EOF, not bad bytes)."""
+
+
+def reason_of_peer_text(text: str, *, alert: bool = False) -> Reason:
+    """What a peer's free text means, for the two frames that carry a reason only as text: a
+    cmdSYNACK error, or (``alert``) a cmdAlert.
+
+    A cmdSYNACK error is the server's dial error: Go servers send Go's error string ("dial tcp
+    10.0.0.1:80: connect: connection refused", "i/o timeout", "no such host"), ours the OS's
+    ("dial 10.0.0.1:80: Connection refused"). A cmdAlert is any text; one matters to a client:
+    ssrlive 0.3.x servers answer a stream id other than 1 with "unsupported sid N"
+    (decisions.md D32), and ssrlive 0.5 a second stream on a session with the SYNACK error
+    "session stream limit reached". Nothing else in the package looks at the words of an error.
+    """
+    words = text.lower()
+    if alert:
+        return Reason.UNSUPPORTED_SID if "unsupported sid" in words else Reason.PEER_ALERT
+    if "stream limit" in words:
+        # ssrlive 0.5: one stream per session, freed a moment after both FINs (decisions.md D40)
+        return Reason.SESSION_BUSY
+    if "refused" in words:
+        return Reason.REFUSED
+    if "network is unreachable" in words:
+        return Reason.NETWORK_UNREACHABLE
+    if "timed out" in words or "timeout" in words:
+        return Reason.TIMED_OUT
+    if any(sign in words for sign in ("unreachable", "resolve", "name", "no address",
+                                      "no such host", "no route to host")):
+        return Reason.HOST_UNREACHABLE
+    return Reason.TARGET_FAILED

@@ -40,9 +40,6 @@ class Command(enum.IntEnum):
     SERVER_SETTINGS = 10  #: server → client settings (the server's protocol version)
 
 
-#: The protocol version that introduced each command.
-SINCE_VERSION: dict[Command, int] = {c: (2 if c >= Command.SYNACK else 1) for c in Command}
-
 #: "For different types of commands, unless mentioned below, this type of command should not and
 #: cannot carry data." The spec mentions data for exactly these:
 COMMANDS_WITH_DATA: frozenset[int] = frozenset(
@@ -92,8 +89,8 @@ def encode_frame(command: int, stream_id: int, data: bytes = b"") -> bytes:
     if len(data) > MAX_DATA:
         raise LocalProtocolError(f"{len(data)} bytes do not fit in one frame (max {MAX_DATA})")
     # [FRAME-NO-DATA] "this type of command should not and cannot carry data": Go readers do not
-    # consume data of
-    # SYN, FIN and Heart*, so data there would desynchronise them (peers.md "DESYNC HAZARD").
+    # consume data of SYN, FIN and Heart*, so data there would desynchronise them (peers.md,
+    # DESYNC HAZARD).
     if data and command not in COMMANDS_WITH_DATA:
         raise LocalProtocolError(f"{command_name(command)} must not carry data")
     return FRAME_HEADER.pack(command, stream_id, len(data)) + data

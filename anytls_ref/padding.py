@@ -114,7 +114,6 @@ def parse_scheme(raw: bytes, *, strict: bool = False) -> PaddingScheme:
         raise PaddingSchemeError("not valid UTF-8", line=line) from None
     warnings: list[str] = []
     stop: int | None = None
-    stop_line = None
     packets: dict[int, tuple[Entry, ...]] = {}
 
     def skip(line_no: int, why: str) -> None:
@@ -130,7 +129,7 @@ def parse_scheme(raw: bytes, *, strict: bool = False) -> PaddingScheme:
             skip(line_no, f"{line!r} is not key=value")
             continue
         if key == "stop":
-            stop, stop_line = _parse_int(value), line_no
+            stop = _parse_int(value)
             if stop is None:
                 raise PaddingSchemeError(f"stop={value!r} is not a whole number", line=line_no)
             continue
@@ -149,7 +148,6 @@ def parse_scheme(raw: bytes, *, strict: bool = False) -> PaddingScheme:
         packets[index] = tuple(entries)
     if stop is None:
         raise PaddingSchemeError("the scheme has no stop=N line")
-    del stop_line
     return PaddingScheme(bytes(raw), stop, packets, scheme_md5(raw), tuple(warnings))
 
 
@@ -203,9 +201,8 @@ def split_write(payload: bytes, plan: list[int]) -> list[bytes]:
     for size in plan:
         if size == CHECK:
             # [PAD-CHECK-MARK] "if the user data has no remaining after the previous packet
-            # splitting is
-            # completed, directly return to this Write TLS, and no longer send subsequent
-            # padding packets"
+            # splitting is completed, directly return to this Write TLS, and no longer send
+            # subsequent padding packets"
             if not rest:
                 break
             continue
@@ -216,14 +213,13 @@ def split_write(payload: bytes, plan: list[int]) -> list[bytes]:
             fill = size - len(rest) - HEADER_SIZE
             records.append(rest + waste_frame(fill) if fill > 0 else rest)
             rest = b""
-        else:  # [PAD-SPLIT-WASTE] "If the user data is exhausted before packet splitting is
-            # completed, send
-            # cmdWaste with data ... for padding": the whole record is one Waste frame
+        else:  # no payload left: the whole record is one Waste frame
+            # [PAD-SPLIT-WASTE] "If the user data is exhausted before packet splitting is
+            # completed, send cmdWaste with data ... for padding"
             records.append(waste_frame(size))
     if rest:
-        # [PAD-SPLIT-REMAINDER] "if there is still remaining user data after packet splitting
-        # is completed, the
-        # remaining data is sent directly"
+        # [PAD-SPLIT-REMAINDER] "if there is still remaining user data after packet splitting is
+        # completed, the remaining data is sent directly"
         records.append(rest)
     return records
 

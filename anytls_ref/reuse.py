@@ -12,6 +12,8 @@ Theory of operation: "The client must implement session layer reuse functionalit
   ``min_idle`` newest ("prioritize cleaning up the oldest session").
 * A stream that failed to open because of its session, not its target, is opened once more:
   ``retry_on_new_session``.
+* A stream the client finished sending on does not keep its session busy; the client still
+  waits a while for the server's last data and FIN (``fin_linger``, decisions.md D40).
 
 This module is the policy only: no locks, no clock. The caller passes ``now`` and serialises
 calls (net/client.py holds a lock around it). ``S`` is whatever the caller calls a session.
@@ -102,9 +104,23 @@ def retry_on_new_session(reason: Reason, *, reused: bool) -> bool:
     Yes when the fault was the session's, not the target's: an idle session that died while
     unused (peers.md §4: middleboxes drop quiet connections) is only found out when it is
     reused; and a server that accepts no stream id but 1 answers a reused session with the Alert
-    "unsupported sid" (ssrlive 0.3.x; the client then stops reusing, decisions.md D32). A new
-    session that fails is not tried again: its server is down or refuses us.
+    "unsupported sid" (ssrlive 0.3.x; the client then stops reusing, decisions.md D32); and
+    ssrlive 0.5 frees a session's one stream only a moment after both FINs, so the next stream
+    may meet "session stream limit reached" (D40). A new session that fails is not tried again:
+    its server is down or refuses us.
     """
-    if reason is Reason.UNSUPPORTED_SID:
+    if reason in (Reason.UNSUPPORTED_SID, Reason.SESSION_BUSY):
         return True
     return reused and reason is Reason.SESSION_CLOSED
+
+
+#: decisions.md D40: after the client's FIN (its application's EOF) the server's answer may
+#: still come; the client waits for it while something arrives at least this often.
+FIN_LINGER = 5.0
+
+
+def fin_linger(server_answers_fin: bool | None) -> float:
+    """How long the client lingers after its FIN on a session whose server has, or has not
+    (False), answered such a FIN before. The Go servers never do (a FIN ends the whole stream
+    for them), so once one lingered in vain, later streams on that session close at once."""
+    return 0.0 if server_answers_fin is False else FIN_LINGER

@@ -9,13 +9,16 @@ proxy request in SocksAddr format", at the start of the stream's data:
     | 0x04 | 16 bytes IPv6                                 |                   |
 
 ``decode_socksaddr`` is incremental: it returns NEED_DATA until the whole address is there.
-No name is resolved here; the host stays a string (an IP literal or a domain name).
+No name is resolved here; the host stays a string (an IP literal or a domain name). The
+per-packet address of UDP over TCP is the same format with other type bytes (``AddressTypes``):
+uot.py uses the same ``encode_address`` and ``decode_address``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import LocalProtocolError, RemoteProtocolError
@@ -36,17 +39,36 @@ class SocksAddr:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
+@dataclass(frozen=True, slots=True)
+class AddressTypes:
+    """The type bytes of one address format, and how its domain names are read.
+
+    SocksAddr and the per-packet address of UDP over TCP (uot.py) differ only in these; one
+    encoder and one decoder serve both.
+    """
+
+    ipv4: int
+    domain: int
+    ipv6: int
+    what: str  #: the type byte's name in errors, e.g. "SocksAddr address type"
+    read_name: Callable[[bytes], str]  #: a domain name's bytes → host; RemoteProtocolError
+
+
 def encode_socksaddr(addr: SocksAddr) -> bytes:
     if not 0 <= addr.port <= 0xFFFF:
         raise LocalProtocolError(f"port {addr.port} out of range")
+    return encode_address(addr, SOCKS_ADDRESS)
+
+
+def encode_address(addr: SocksAddr, types: AddressTypes) -> bytes:
+    """``addr`` as type byte, address and port, with the type bytes of ``types``."""
     try:
         ip = ipaddress.ip_address(addr.host)
     except ValueError:
         name = _encode_name(addr.host)
-        return bytes((ATYP_DOMAIN, len(name))) + name + _PORT.pack(addr.port)
-    if ip.version == 4:
-        return bytes((ATYP_IPV4,)) + ip.packed + _PORT.pack(addr.port)
-    return bytes((ATYP_IPV6,)) + ip.packed + _PORT.pack(addr.port)
+        return bytes((types.domain, len(name))) + name + _PORT.pack(addr.port)
+    kind = types.ipv4 if ip.version == 4 else types.ipv6
+    return bytes((kind,)) + ip.packed + _PORT.pack(addr.port)
 
 
 def _encode_name(host: str) -> bytes:
@@ -62,28 +84,32 @@ def _encode_name(host: str) -> bytes:
 
 def decode_socksaddr(data: bytes) -> tuple[SocksAddr, int] | Incomplete:
     """(address, bytes consumed), or NEED_DATA. Raises RemoteProtocolError for a bad address."""
+    return decode_address(data, SOCKS_ADDRESS)
+
+
+def decode_address(data: bytes, types: AddressTypes) -> tuple[SocksAddr, int] | Incomplete:
+    """An address with the type bytes of ``types``: (address, bytes consumed), or NEED_DATA.
+    Raises RemoteProtocolError for an unknown type or a name ``types.read_name`` refuses."""
     if not data:
         return NEED_DATA
-    atyp = data[0]
-    if atyp == ATYP_IPV4:
-        start, end = 1, 1 + 4
-    elif atyp == ATYP_IPV6:
-        start, end = 1, 1 + 16
-    elif atyp == ATYP_DOMAIN:
+    kind = data[0]
+    if kind in (types.ipv4, types.ipv6):
+        start, end = 1, 1 + (4 if kind == types.ipv4 else 16)
+    elif kind == types.domain:
         if len(data) < 2:
             return NEED_DATA
         start, end = 2, 2 + data[1]
     else:
-        raise RemoteProtocolError(f"unknown SocksAddr address type 0x{atyp:02x}")
+        raise RemoteProtocolError(f"unknown {types.what} 0x{kind:02x}")
     if len(data) < end + 2:
         return NEED_DATA
     raw = bytes(data[start:end])
-    if atyp == ATYP_IPV4:
+    if kind == types.ipv4:
         host = str(ipaddress.IPv4Address(raw))
-    elif atyp == ATYP_IPV6:
+    elif kind == types.ipv6:
         host = _ipv6_host(raw)
     else:
-        host = _domain_host(raw)
+        host = types.read_name(raw)
     (port,) = _PORT.unpack_from(data, end)
     return SocksAddr(host, port), end + 2
 
@@ -104,3 +130,7 @@ def _domain_host(raw: bytes) -> str:
     if not name.isprintable() or any(c in name for c in " /\\"):
         raise RemoteProtocolError(f"domain name {name!r} in SocksAddr is malformed")
     return name
+
+
+SOCKS_ADDRESS = AddressTypes(ATYP_IPV4, ATYP_DOMAIN, ATYP_IPV6, "SocksAddr address type",
+                             _domain_host)

@@ -6,8 +6,8 @@ id. The id links three places, so a reader can go from a rule to the code and th
 * the code line that enforces it carries ``# [ID] "the quoted sentence"`` (grep for ``[ID]``);
 * each test that pins it carries ``@pytest.mark.spec("ID")``;
 * spec_notes/requirements.md is the generated table id → level → text → code → tests
-  (``python -m anytls_ref.spec --markdown``; tests/test_spec_coverage.py checks it is current
-  and fails when a MUST has no test).
+  (``python -m anytls_ref.tools.spec_report --markdown``; tests/test_spec_coverage.py checks it
+  is current and fails when a MUST has no test).
 
 How the sentences were chosen (mechanically, so the walk can be repeated on a new spec text):
 
@@ -385,15 +385,3 @@ def plain(text: str) -> str:
     text = _LINK.sub(r"\1", text)
     text = text.replace("**", "").replace("`", "")
     return " ".join(text.split())
-
-
-def by_level(level: Level) -> list[Requirement]:
-    return [r for r in REQUIREMENTS if r.level == level]
-
-
-if __name__ == "__main__":  # python -m anytls_ref.spec --markdown
-    import sys
-
-    from .spec_report import main
-
-    sys.exit(main())

@@ -15,17 +15,17 @@ The per-packet address uses *different* family bytes from SocksAddr (sing's Addr
 
 from __future__ import annotations
 
-import ipaddress
 import struct
 from dataclasses import dataclass
 
 from .errors import LocalProtocolError, RemoteProtocolError
 from .frame import NEED_DATA, Incomplete
 from .socksaddr import (
+    AddressTypes,
     SocksAddr,
-    _encode_name,
-    _ipv6_host,
+    decode_address,
     decode_socksaddr,
+    encode_address,
     encode_socksaddr,
 )
 
@@ -36,6 +36,20 @@ FAMILY_IPV6 = 0x01
 FAMILY_DOMAIN = 0x02
 _U16 = struct.Struct(">H")
 MAX_DATAGRAM = 0xFFFF
+
+
+def _packet_host(raw: bytes) -> str:
+    """A per-packet domain name: read leniently (bytes that are not ASCII are replaced), but
+    an empty one is an error."""
+    if not raw:
+        raise RemoteProtocolError("empty domain name in UoT packet")
+    return raw.decode("ascii", errors="replace")
+
+
+#: The per-packet address: SocksAddr's layout with sing's AddrParser family bytes.
+#: IPv4-mapped IPv6 sources come back as IPv4, as in SocksAddr (peers.md §3).
+PACKET_ADDRESS = AddressTypes(FAMILY_IPV4, FAMILY_DOMAIN, FAMILY_IPV6, "UoT address family",
+                              _packet_host)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +74,7 @@ def decode_uot_request(data: bytes) -> tuple[UotRequest, int] | Incomplete:
 
 def encode_packet_addr(addr: SocksAddr) -> bytes:
     """An address in the per-packet (AddrParser) form, port included."""
-    try:
-        ip = ipaddress.ip_address(addr.host)
-    except ValueError:
-        name = _encode_name(addr.host)
-        head = bytes((FAMILY_DOMAIN, len(name))) + name
-    else:
-        head = bytes((FAMILY_IPV4 if ip.version == 4 else FAMILY_IPV6,)) + ip.packed
-    return head + _U16.pack(addr.port)
+    return encode_address(addr, PACKET_ADDRESS)
 
 
 def encode_packet(payload: bytes, addr: SocksAddr | None) -> bytes:
@@ -85,33 +92,10 @@ def decode_packet(
     pos = 0
     addr = None
     if not connect:
-        if not data:
+        result = decode_address(data, PACKET_ADDRESS)
+        if result is NEED_DATA:
             return NEED_DATA
-        family = data[0]
-        if family == FAMILY_IPV4:
-            start, end = 1, 5
-        elif family == FAMILY_IPV6:
-            start, end = 1, 17
-        elif family == FAMILY_DOMAIN:
-            if len(data) < 2:
-                return NEED_DATA
-            start, end = 2, 2 + data[1]
-            if data[1] == 0:
-                raise RemoteProtocolError("empty domain name in UoT packet")
-        else:
-            raise RemoteProtocolError(f"unknown UoT address family 0x{family:02x}")
-        if len(data) < end + 2:
-            return NEED_DATA
-        raw = bytes(data[start:end])
-        if family == FAMILY_IPV4:
-            host = str(ipaddress.IPv4Address(raw))
-        elif family == FAMILY_IPV6:
-            host = _ipv6_host(raw)  # IPv4-mapped sources come back as IPv4 (peers.md §3)
-        else:
-            host = raw.decode("ascii", errors="replace")
-        (port,) = _U16.unpack_from(data, end)
-        addr = SocksAddr(host, port)
-        pos = end + 2
+        addr, pos = result
     if len(data) < pos + 2:
         return NEED_DATA
     (length,) = _U16.unpack_from(data, pos)

@@ -40,7 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from anytls_ref.auth import encode_auth, password_hash  # noqa: E402
 from anytls_ref.frame import FRAME_HEADER, Command  # noqa: E402
-from anytls_ref.probe.rawpeer import RawClient, connect_v2, frame  # noqa: E402
+from anytls_ref.net.sockutil import set_nodelay  # noqa: E402
+from anytls_ref.probe.rawclient import RawClient, connect_v2  # noqa: E402
+from anytls_ref.probe.scripting import frame  # noqa: E402
 from anytls_ref.probe.targets import EchoServer  # noqa: E402
 from anytls_ref.settings import ClientSettings  # noqa: E402
 from interop.faults import ServerProcess  # noqa: E402
@@ -67,7 +69,7 @@ class Ctx:
 
 def _tcp(ctx: Ctx) -> socket.socket:
     sock = socket.create_connection(ctx.server, timeout=WAIT)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    set_nodelay(sock)
     return sock
 
 
@@ -95,6 +97,15 @@ def _expect_closed_silently(peer: RawClient) -> str:
 
 def _authed(ctx: Ctx, version: int = 2) -> RawClient:
     return connect_v2(ctx.server, PASSWORD, version=version)
+
+
+def _send_then_eof(peer: RawClient, data: bytes) -> str:
+    """``data``, then our EOF: the server must close the connection."""
+    peer.send_raw(data)
+    peer.half_close()
+    if not peer.closed_within(WAIT):
+        raise Unexpected("still open")
+    return "closed"
 
 
 def _rst(sock: socket.socket) -> None:
@@ -185,22 +196,14 @@ def truncated_auth(ctx: Ctx) -> str:
     right = encode_auth(password_hash(PASSWORD), 500)
     cut = ctx.rng.choice([ctx.rng.randint(1, 31), 32, 33, ctx.rng.randint(34, 300)])
     with RawClient(ctx.server) as peer:
-        peer.send_raw(right[:cut])
-        socket.socket.shutdown(peer.tls, socket.SHUT_WR)
-        if not peer.closed_within(WAIT):
-            raise Unexpected("still open")
-    return "closed"
+        return _send_then_eof(peer, right[:cut])
 
 
 def truncated_frame(ctx: Ctx) -> str:
     """Authenticated, then half a frame header or half a frame's data, then we close."""
     with _authed(ctx) as peer:
         whole = FRAME_HEADER.pack(Command.PSH, 1, 5000) + bytes(100)
-        peer.send_raw(whole[: ctx.rng.randint(1, len(whole) - 1)])
-        socket.socket.shutdown(peer.tls, socket.SHUT_WR)
-        if not peer.closed_within(WAIT):
-            raise Unexpected("still open")
-    return "closed"
+        return _send_then_eof(peer, whole[: ctx.rng.randint(1, len(whole) - 1)])
 
 
 def unknown_commands_with_data(ctx: Ctx) -> str:

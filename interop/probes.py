@@ -28,13 +28,9 @@ from anytls_ref.net.inbound import ProxyInbound  # noqa: E402
 from anytls_ref.net.server import Server, ServerConfig  # noqa: E402
 from anytls_ref.probe.client_probe import ClientProbe  # noqa: E402
 from anytls_ref.probe.report import CheckResult, counts, table  # noqa: E402
-from anytls_ref.probe.rawpeer import ExpectationFailed  # noqa: E402
-from anytls_ref.probe.server_probe import (  # noqa: E402
-    ServerProbe,
-    echo,
-    open_stream,
-    run_server_probe,
-)
+from anytls_ref.probe.scripting import ExpectationFailed  # noqa: E402
+from anytls_ref.probe.server_checks import open_and_echo  # noqa: E402
+from anytls_ref.probe.server_probe import ServerProbe, run_server_probe  # noqa: E402
 from interop import peers as peer_mod  # noqa: E402
 
 OURS = "anytls_ref"
@@ -54,8 +50,7 @@ def wait_until_serving(address: tuple[str, int], timeout: float = 10.0) -> None:
         while True:
             try:
                 with probe.session() as peer:
-                    open_stream(peer, 1, probe.target)
-                    echo(peer, 1, b"ready?")
+                    open_and_echo(probe, peer, 1, b"ready?")
                 return
             except (ExpectationFailed, OSError):
                 if time.monotonic() >= deadline:

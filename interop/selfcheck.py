@@ -14,7 +14,8 @@ padding scheme (the client gets UpdatePaddingScheme); "no-reuse" = client disabl
 A pair listed in KNOWN_ISSUES that fails is reported "known" (a peer-vs-peer incompatibility
 found here, with its cause) and does not fail the run; anything else that fails is "FAIL".
 Prints a table; exit 1 on any FAIL. A peer not installed is skipped, or is a failure when
-ANYTLS_REQUIRE_PEERS=1. Logs of a failed case are kept (the path is printed). Stdlib only.
+ANYTLS_REQUIRE_PEERS=1. Logs of a failed case are kept (the path is printed). Stdlib and
+anytls_ref's SOCKS5 client only (no PySocks).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import http.server
 import os
 import shutil
 import socket
-import struct
 import sys
 import tempfile
 import threading
@@ -33,7 +33,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import peers as P  # noqa: E402
+
+from anytls_ref.net.socks_client import Socks5Udp, socks5_connect  # noqa: E402
 
 PASSWORD = "selfcheck-pw"
 BODY = hashlib.sha256(b"anytls").digest() * (200 * 1024 // 32)  # 200 KiB
@@ -94,42 +97,10 @@ def start_targets():
     return httpd, udp
 
 
-# --------------------------------------------------------------------------- SOCKS5 by hand
-
-
-def _recv_exact(s: socket.socket, n: int) -> bytes:
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError(f"closed after {len(buf)}/{n} bytes")
-        buf += chunk
-    return buf
-
-
-def _socks5_request(s: socket.socket, cmd: int, host: str, port: int) -> tuple[str, int]:
-    s.sendall(b"\x05\x01\x00")
-    if _recv_exact(s, 2) != b"\x05\x00":
-        raise ConnectionError("SOCKS5 method negotiation refused")
-    s.sendall(bytes([5, cmd, 0, 1]) + socket.inet_aton(host) + struct.pack(">H", port))
-    ver, rep, _, atyp = _recv_exact(s, 4)
-    if ver != 5 or rep != 0:
-        raise ConnectionError(f"SOCKS5 reply code {rep}")
-    if atyp == 1:
-        addr = socket.inet_ntoa(_recv_exact(s, 4))
-    elif atyp == 4:
-        addr = socket.inet_ntop(socket.AF_INET6, _recv_exact(s, 16))
-    else:
-        addr = _recv_exact(s, _recv_exact(s, 1)[0]).decode()
-    (bport,) = struct.unpack(">H", _recv_exact(s, 2))
-    return addr, bport
-
-
 def fetch(socks_port: int, http_port: int, timeout: float = 20.0) -> None:
     """GET / through SOCKS5; read exactly Content-Length bytes (do not wait for EOF: anytls-rs
     0.5.4 never sends FIN when the target closes, so EOF would not come)."""
-    with socket.create_connection((P.LOOPBACK, socks_port), timeout=timeout) as s:
-        _socks5_request(s, 1, P.LOOPBACK, http_port)
+    with socks5_connect((P.LOOPBACK, socks_port), (P.LOOPBACK, http_port), timeout=timeout) as s:
         s.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{http_port}\r\nConnection: close\r\n\r\n"
                   .encode())
         data = b""
@@ -153,24 +124,18 @@ def fetch(socks_port: int, http_port: int, timeout: float = 20.0) -> None:
 
 
 def udp_echo(socks_port: int, echo_port: int, timeout: float = 10.0) -> None:
-    with socket.create_connection((P.LOOPBACK, socks_port), timeout=timeout) as ctrl:
-        addr, port = _socks5_request(ctrl, 3, "0.0.0.0", 0)
-        if addr in ("0.0.0.0", "::"):
-            addr = P.LOOPBACK
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.settimeout(timeout)
-            header = b"\x00\x00\x00\x01" + socket.inet_aton(P.LOOPBACK) + struct.pack(">H", echo_port)
-            payload = b"ping-" + os.urandom(8).hex().encode()
-            deadline = time.monotonic() + timeout
-            while True:  # UDP: resend a few times in case the first datagram raced the setup
-                u.sendto(header + payload, (addr, port))
-                u.settimeout(2.0)
-                try:
-                    data, _ = u.recvfrom(65535)
-                    break
-                except socket.timeout:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError("no UDP answer") from None
+    with Socks5Udp((P.LOOPBACK, socks_port), timeout=timeout) as association:
+        payload = b"ping-" + os.urandom(8).hex().encode()
+        deadline = time.monotonic() + timeout
+        while True:  # UDP: resend a few times in case the first datagram raced the setup
+            association.sendto(payload, (P.LOOPBACK, echo_port))
+            association.udp.settimeout(2.0)
+            try:
+                data, _ = association.recvfrom()
+                break
+            except socket.timeout:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("no UDP answer") from None
     if not data.endswith(b"echo:" + payload):
         raise ConnectionError(f"bad UDP answer {data[:40]!r}")
 

@@ -2,10 +2,9 @@
 
 Each target listens on an ephemeral loopback port, serves every connection on its own thread
 and, on ``close()``, stops accepting, wakes every connection and joins every thread it started
-(the autouse fixture in conftest.py fails a test that leaves a thread behind). (tests/targets.py
-wraps each in a pytest fixture.) The TCP echo server and ``refused_port`` live in
-anytls_ref/probe/targets.py, because the ``probe`` command needs them at run time; they are
-re-exported here.
+(the autouse fixture in tests/conftest.py fails a test that leaves a thread behind; its fixtures
+own the targets there). The TCP echo server and ``refused_port`` live in
+anytls_ref/probe/targets.py, because the ``probe`` command needs them at run time.
 """
 
 from __future__ import annotations
@@ -14,8 +13,7 @@ import http.server
 import socket
 import threading
 
-from anytls_ref.net.listener import wake
-from anytls_ref.probe.targets import EchoServer, refused_port  # noqa: F401 - re-exported
+from anytls_ref.net.sockutil import shutdown_quietly
 
 HTTP_BODY = b"hello from the anytls-ref test target\n"
 
@@ -100,6 +98,6 @@ class UdpEcho:
 
     def close(self) -> None:
         self._closing.set()
-        wake(self.sock)  # a blocked recvfrom returns at once on Linux
+        shutdown_quietly(self.sock)  # a blocked recvfrom returns at once on Linux
         self._thread.join()
         self.sock.close()

@@ -2,8 +2,8 @@
 
 An application talks SOCKS5 (PySocks) or HTTP proxy (http.client) to ProxyInbound, which opens
 streams through Client, which carries them over anytls sessions to our Server (or, where a
-misbehaving server is needed, to anytls_ref/probe/rawpeer.RawServer), which dials local targets from
-tests/targets.py. What the client put on the wire is observed on the server side: its frame
+misbehaving server is needed, to anytls_ref/probe/rawserver.RawServer), which dials local targets
+(interop/targets.py). What the client put on the wire is observed on the server side: its frame
 trace (logger "anytls_ref.trace", read through caplog), its stats, or the raw server's events.
 """
 
@@ -32,44 +32,24 @@ from anytls_ref.net.tls import write_self_signed
 from anytls_ref.padding import DEFAULT, parse_scheme
 from anytls_ref.params import ClientParams
 from anytls_ref.socksaddr import SocksAddr
-from anytls_ref.probe.rawpeer import RawServer, eventually
-from targets import HTTP_BODY, HTTPTarget, ipv6_loopback_available, refused_port
+from anytls_ref.probe.rawserver import RawServer
+from anytls_ref.probe.scripting import eventually
+from anytls_ref.probe.targets import refused_port
+from interop.targets import HTTP_BODY, HTTPTarget, ipv6_loopback_available
 
 PASSWORD = "correct horse battery staple"
-#: a scheme unlike the default in every line a test can see (padding0 77, not 30)
 #: our servers here log their frames (make_server in conftest.py), which the reuse tests read
 SERVER_DEFAULTS = {"trace": True}
+#: a scheme unlike the default in every line a test can see (padding0 77, not 30)
 CUSTOM_SCHEME = b"stop=4\n0=77-77\n1=200-300\n2=100-200,c,300-400\n3=9-9"
 
 
-# ---- fixtures and helpers ------------------------------------------------------------------
-
-
+# ---- fixtures and helpers (make_proxy, make_server: conftest.py) ---------------------------
 
 
 @pytest.fixture
 def server(make_server) -> Server:
     return make_server()
-
-
-@pytest.fixture
-def make_proxy():
-    """A Client to ``address`` (insecure TLS unless told) behind a started ProxyInbound."""
-    inbounds: list[ProxyInbound] = []
-
-    def make(address: tuple[str, int], **config) -> ProxyInbound:
-        config.setdefault("insecure", True)
-        client = Client(ClientConfig(server=address, password=PASSWORD, **config))
-        inbound = ProxyInbound(("127.0.0.1", 0), client)
-        inbounds.append(inbound)
-        inbound.start()
-        return inbound
-
-    yield make
-    for inbound in inbounds:
-        inbound.close()  # closes its client too
-
-
 
 
 @pytest.fixture
@@ -578,7 +558,8 @@ def _bad_command_lines(tmp: str) -> list[tuple[list[str], str]]:
         (client + good_server + ["--idle-timeout", "0"], "positive"),
         (["client", "-l", "localhost"] + good_server, "HOST:PORT"),
         (client + ["-s", "127.0.0.1", "-p", "pw"], "HOST:PORT"),
-        (client + ["-s", "anytls://pw@127.0.0.1"], "anytls://PASSWORD@HOST:PORT"),
+        # (a link without a port is valid since issue 17: port 443, as docs/uri_scheme.md says)
+        (client + ["-s", "anytls://pw@:443"], "anytls://PASSWORD@HOST:PORT"),
         (client + ["-s", "anytls://pw@127.0.0.1:notaport"], "anytls://PASSWORD@HOST:PORT"),
         (client + ["-s", "anytls://pw@127.0.0.1:99999"], "anytls://PASSWORD@HOST:PORT"),
         (client + ["-s", "anytls://127.0.0.1:443"], "password"),

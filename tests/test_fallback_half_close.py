@@ -10,6 +10,7 @@ guess.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import struct
@@ -20,10 +21,12 @@ import pytest
 
 from anytls_ref.net import server as server_mod
 from anytls_ref.net.listener import ThreadedListener
-from anytls_ref.probe.rawpeer import RawClient, insecure_client_context
-from targets import HTTP_BODY
+from anytls_ref.net.server import Server
+from anytls_ref.probe.rawclient import RawClient, insecure_client_context
+from interop.targets import HTTP_BODY
 
 PASSWORD = "half-close tests"
+HTTP_1_0_REQUEST = b"GET / HTTP/1.0\r\n\r\n"
 #: Upper bound for anything that should happen at once.
 WAIT = 5.0
 
@@ -108,12 +111,6 @@ def relay_ended(monkeypatch) -> threading.Event:
     return ended
 
 
-def half_close(peer: RawClient) -> None:
-    """The visitor is done sending: the plain socket's SHUT_WR, as an HTTP/1.0 client does
-    (SSLSocket.shutdown would drop the TLS state that reading the answer still needs)."""
-    socket.socket.shutdown(peer.tls, socket.SHUT_WR)
-
-
 def direct_visit(address: tuple[str, int], request: bytes) -> bytes:
     with socket.create_connection(address, timeout=WAIT) as sock:
         sock.sendall(request)
@@ -132,7 +129,7 @@ def test_a_visitor_that_half_closes_gets_the_whole_answer(make_server, relay_end
         request = (b"not anytls " + bytes(range(256)) * (size // 256 + 1))[:size]
         with RawClient(server.address) as peer:
             peer.send_raw(request)
-            half_close(peer)
+            peer.half_close()  # done sending, as an HTTP/1.0 client
             via_fallback = peer.recv_raw_until_closed(timeout=WAIT)
         assert relay_ended.wait(WAIT)  # both directions ended: the relay is over
         direct = direct_visit(backend.address, request)
@@ -146,7 +143,7 @@ def test_an_http_1_0_client_that_half_closes_gets_the_page(make_server, http_ser
     server = make_server(fallback=http_server.address)
     with RawClient(server.address) as peer:
         peer.send_raw(b"GET /half HTTP/1.0\r\nHost: example.test\r\n\r\n")
-        half_close(peer)
+        peer.half_close()
         response = peer.recv_raw_until_closed(timeout=WAIT)
     assert response.startswith(b"HTTP/1.0 200 OK\r\n")
     assert response.endswith(HTTP_BODY + b"path=/half\n")
@@ -172,7 +169,7 @@ def test_the_services_eof_leaves_the_visitor_able_to_send(make_server, relay_end
             assert peer.recv_raw_until_closed(timeout=WAIT) == b"hello, say something\n"
             assert not relay_ended.is_set()  # its EOF ended one direction only
             peer.send_raw(b"something\n")
-            half_close(peer)
+            peer.half_close()
             assert relay_ended.wait(WAIT)
     finally:
         backend.close()  # joins greet_then_listen
@@ -193,15 +190,23 @@ def test_a_visitor_reset_ends_the_relay_at_once(make_server, holder, relay_ended
     assert relay_ended.wait(WAIT)
 
 
-def test_a_visitor_reset_after_its_half_close_ends_the_relay(make_server, holder, relay_ended):
+@contextlib.contextmanager
+def half_closed_visitor(make_server, holder) -> Iterator[tuple[Server, RawClient]]:
+    """A visitor relayed to the holding service: it sent an HTTP/1.0 request and half-closed,
+    and the service has read that to EOF (it stays silent until released)."""
     h, backend = holder
     server = make_server(fallback=backend.address)
     with RawClient(server.address) as peer:
-        peer.send_raw(b"GET / HTTP/1.0\r\n\r\n")
-        half_close(peer)
-        assert h.ended.wait(WAIT)  # the EOF reached the service...
-        assert h.received == b"GET / HTTP/1.0\r\n\r\n"
-        assert not relay_ended.is_set()  # ...and the relay waits for its answer
+        peer.send_raw(HTTP_1_0_REQUEST)
+        peer.half_close()
+        assert h.ended.wait(WAIT)  # the EOF reached the service
+        yield server, peer
+
+
+def test_a_visitor_reset_after_its_half_close_ends_the_relay(make_server, holder, relay_ended):
+    with half_closed_visitor(make_server, holder) as (_, peer):
+        assert holder[0].received == HTTP_1_0_REQUEST
+        assert not relay_ended.is_set()  # the relay waits for the service's answer
         peer.reset()  # the visitor gives up while the service stays silent
     assert relay_ended.wait(WAIT)
 
@@ -209,24 +214,14 @@ def test_a_visitor_reset_after_its_half_close_ends_the_relay(make_server, holder
 @pytest.mark.parametrize("reset", [False, True], ids=["closes", "resets"])
 def test_the_service_ending_after_the_half_close_ends_the_relay(make_server, holder,
                                                                  relay_ended, reset):
-    h, backend = holder
-    server = make_server(fallback=backend.address)
-    with RawClient(server.address) as peer:
-        peer.send_raw(b"GET / HTTP/1.0\r\n\r\n")
-        half_close(peer)
-        assert h.ended.wait(WAIT)
-        h.release(reset=reset)  # no answer at all: the visitor sees the end, nothing else
+    with half_closed_visitor(make_server, holder) as (_, peer):
+        holder[0].release(reset=reset)  # no answer at all: the visitor sees the end, nothing else
         assert peer.recv_raw_until_closed(timeout=WAIT) == b""
     assert relay_ended.wait(WAIT)
 
 
 def test_closing_the_server_ends_a_half_closed_relay(make_server, holder, relay_ended):
-    h, backend = holder
-    server = make_server(fallback=backend.address)
-    with RawClient(server.address) as peer:
-        peer.send_raw(b"GET / HTTP/1.0\r\n\r\n")
-        half_close(peer)
-        assert h.ended.wait(WAIT)
+    with half_closed_visitor(make_server, holder) as (server, peer):
         # the service never answers: Server.close must end the relay all the same
         closer = threading.Thread(target=server.close, name="closer")
         closer.start()

@@ -20,7 +20,8 @@ from anytls_ref.net.server import Server, ServerConfig
 from anytls_ref.net.session import Session
 from anytls_ref.net.stream import Stream
 from anytls_ref.padding import DEFAULT, DEFAULT_SCHEME
-from anytls_ref.probe.rawpeer import connect_v2, frame
+from anytls_ref.probe.rawclient import connect_v2
+from anytls_ref.probe.scripting import frame
 from anytls_ref.rules import ClientRules, ServerRules, Situation
 from anytls_ref.socksaddr import SocksAddr, encode_socksaddr
 

@@ -29,8 +29,10 @@ from anytls_ref.errors import StreamOpenError
 from anytls_ref.net.stream import STREAM_BUFFER_LIMIT
 from anytls_ref.socksaddr import SocksAddr
 from interop.faults import BlackholeProxy, HangingTarget, ServerProcess, SilentTarget
-from rawpeer import RawServer, connect_v2, eventually
-from targets import refused_port
+from anytls_ref.probe.rawclient import connect_v2
+from anytls_ref.probe.rawserver import RawServer
+from anytls_ref.probe.scripting import eventually
+from anytls_ref.probe.targets import refused_port
 
 PASSWORD = "reliability campaign"
 #: what a non-blocking TLS write raises when the peer stopped reading
@@ -46,21 +48,20 @@ def server():
         yield srv
 
 
-
-
 @pytest.fixture
-def make_server_process(tmp_path):
-    procs: list[ServerProcess] = []
+def make_server_process(request, tmp_path):
+    """Our server in a child process (interop/faults.py); each is killed at the end."""
+    made = 0
 
     def make(**kwargs) -> ServerProcess:
-        kwargs.setdefault("log_path", tmp_path / f"server-{len(procs)}.log")
+        nonlocal made
+        kwargs.setdefault("log_path", tmp_path / f"server-{made}.log")
         proc = ServerProcess(PASSWORD, **kwargs)
-        procs.append(proc)
+        request.addfinalizer(proc.kill)
+        made += 1
         return proc
 
-    yield make
-    for proc in procs:
-        proc.kill()
+    return make
 
 
 @pytest.fixture

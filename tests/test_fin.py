@@ -11,32 +11,17 @@ import os
 import socket
 import threading
 
-import pytest
 import socks
 
-from anytls_ref import rules
+from anytls_ref import reuse
 from anytls_ref.frame import Command
 from anytls_ref.net.inbound import ProxyInbound
-from anytls_ref.probe.rawpeer import RawServer, eventually, frame
+from anytls_ref.probe.rawserver import RawServer
+from anytls_ref.probe.scripting import eventually, frame
 from anytls_ref.socksaddr import SocksAddr
 
 PASSWORD = "fin test"
 HALF_CLOSE_BYTES = 5 << 20
-
-
-@pytest.fixture
-def make_inbound(make_client):
-    inbounds: list[ProxyInbound] = []
-
-    def make(server_address) -> ProxyInbound:
-        inbound = ProxyInbound(("127.0.0.1", 0), make_client(server_address))
-        inbounds.append(inbound)
-        inbound.start()
-        return inbound
-
-    yield make
-    for inbound in inbounds:
-        inbound.close()
 
 
 def socks_connect(inbound: ProxyInbound, target: tuple[str, int]) -> socks.socksocket:
@@ -48,11 +33,11 @@ def socks_connect(inbound: ProxyInbound, target: tuple[str, int]) -> socks.socks
 
 
 def test_half_close_through_our_client_and_server_brings_the_whole_answer(
-        make_server, make_inbound, echo_server):
+        make_server, make_proxy, echo_server):
     """The application sends 5 MiB, shuts down its sending side, then reads the whole answer
     to EOF: the client's FIN reaches the server, which passes the EOF to the target and goes on
     relaying what the target still sends."""
-    inbound = make_inbound(make_server().address)
+    inbound = make_proxy(make_server().address)
     payload = os.urandom(HALF_CLOSE_BYTES)
     with socks_connect(inbound, echo_server.address) as sock:
         def send() -> None:
@@ -102,10 +87,10 @@ class NeverAnswersFin(RawServer):
 
 
 def test_after_its_fin_the_client_lingers_and_then_stops_waiting_on_that_session(
-        make_inbound, monkeypatch):
-    monkeypatch.setattr(rules, "FIN_LINGER", 0.3)
+        make_proxy, monkeypatch):
+    monkeypatch.setattr(reuse, "FIN_LINGER", 0.3)
     with NeverAnswersFin(PASSWORD) as server:
-        inbound = make_inbound(server.address)
+        inbound = make_proxy(server.address)
         with socks_connect(inbound, ("198.51.100.1", 80)) as sock:
             sock.sendall(b"one")
             assert sock.recv(3) == b"one"
@@ -120,12 +105,12 @@ def test_after_its_fin_the_client_lingers_and_then_stops_waiting_on_that_session
         assert inbound.client.stats.sessions == 1
         # no FIN came within FIN_LINGER: this session's server does not answer one
         eventually(lambda: session.server_answers_fin is False, 5, "the linger to end")
-        assert rules.fin_linger(session.server_answers_fin) == 0.0
+        assert reuse.fin_linger(session.server_answers_fin) == 0.0
 
 
 def test_our_server_answers_the_client_s_fin_once_its_target_has_ended(make_server,
-                                                                       make_inbound, echo_server):
-    inbound = make_inbound(make_server().address)
+                                                                       make_proxy, echo_server):
+    inbound = make_proxy(make_server().address)
     with socks_connect(inbound, echo_server.address) as sock:
         sock.sendall(b"ping")
         assert sock.recv(4) == b"ping"

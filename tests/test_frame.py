@@ -13,7 +13,6 @@ from anytls_ref.frame import (
     HEADER_SIZE,
     MAX_DATA,
     NEED_DATA,
-    SINCE_VERSION,
     Command,
     Frame,
     FrameDecoder,
@@ -21,6 +20,7 @@ from anytls_ref.frame import (
     encode_frame,
     encode_psh,
 )
+from wire import decode_all
 
 NO_DATA_COMMANDS = [Command.SYN, Command.FIN, Command.HEART_REQUEST, Command.HEART_RESPONSE]
 
@@ -28,14 +28,6 @@ NO_DATA_COMMANDS = [Command.SYN, Command.FIN, Command.HEART_REQUEST, Command.HEA
 def raw_frame(command: int, stream_id: int, data: bytes = b"") -> bytes:
     """A frame built by hand, bypassing encode_frame's rules (what a sloppy peer might send)."""
     return FRAME_HEADER.pack(command, stream_id, len(data)) + data
-
-
-def decode_all(wire: bytes) -> list[Frame]:
-    decoder = FrameDecoder()
-    decoder.feed(wire)
-    frames = decoder.frames()
-    assert decoder.buffered == 0, "bytes left over"
-    return frames
 
 
 def decode_byte_by_byte(wire: bytes) -> list[Frame]:
@@ -75,7 +67,8 @@ def test_header_is_command_u8_stream_id_u32_be_length_u16_be():
 def test_command_bytes_match_the_spec_list():
     assert [c.value for c in Command] == list(range(11))
     assert Command.WASTE == 0 and Command.SETTINGS == 4 and Command.SERVER_SETTINGS == 10
-    assert {c for c in Command if SINCE_VERSION[c] == 2} == {
+    # the commands of version 2 are the last four (the enum's "Since version 2" block)
+    assert {c for c in Command if c >= Command.SYNACK} == {
         Command.SYNACK, Command.HEART_REQUEST, Command.HEART_RESPONSE, Command.SERVER_SETTINGS}
 
 

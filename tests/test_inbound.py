@@ -16,27 +16,12 @@ import pytest
 import socks
 
 from anytls_ref.net.httpproxy import BadRequest, parse_head, read_request
-from anytls_ref.net.inbound import LocalAuth, ProxyInbound
-from anytls_ref.probe.rawpeer import eventually
+from anytls_ref.net.inbound import LocalAuth
+from anytls_ref.probe.scripting import eventually
 from anytls_ref.probe.targets import refused_port
 from anytls_ref.socksaddr import SocksAddr
 
 PASSWORD = "inbound test"
-
-
-@pytest.fixture
-def make_inbound(make_server, make_client):
-    inbounds: list[ProxyInbound] = []
-
-    def make(*, auth: LocalAuth | None = None, listen: str = "127.0.0.1") -> ProxyInbound:
-        inbound = ProxyInbound((listen, 0), make_client(make_server().address), auth=auth)
-        inbounds.append(inbound)
-        inbound.start()
-        return inbound
-
-    yield make
-    for inbound in inbounds:
-        inbound.close()
 
 
 def http_exchange(port: int, request: bytes) -> bytes:
@@ -117,9 +102,9 @@ def test_a_slow_sender_gets_408_at_the_deadline_not_a_thread_held_for_ever():
 
 
 def test_bad_requests_are_answered_through_the_port_and_logged_without_a_traceback(
-        make_inbound, caplog):
+        make_proxy, caplog):
     caplog.set_level(logging.INFO)
-    inbound = make_inbound()
+    inbound = make_proxy()
     for request in (b"GET http://h:99999/ HTTP/1.1\r\n\r\n", b"GET http://[::1/ HTTP/1.1\r\n\r\n"):
         answer = http_exchange(inbound.address[1], request)
         assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n") and b"bad URI" in answer
@@ -129,8 +114,8 @@ def test_bad_requests_are_answered_through_the_port_and_logged_without_a_traceba
 # ---- --local-auth -----------------------------------------------------------------------------
 
 
-def test_socks5_with_the_right_credentials_gets_through(make_inbound, echo_server):
-    inbound = make_inbound(auth=LocalAuth("alice", "s3cret"))
+def test_socks5_with_the_right_credentials_gets_through(make_proxy, echo_server):
+    inbound = make_proxy(auth=LocalAuth("alice", "s3cret"))
     sock = socks.socksocket()
     sock.set_proxy(socks.SOCKS5, "127.0.0.1", inbound.address[1], username="alice",
                    password="s3cret")
@@ -143,9 +128,9 @@ def test_socks5_with_the_right_credentials_gets_through(make_inbound, echo_serve
 
 @pytest.mark.parametrize("credentials", [{}, {"username": "alice", "password": "wrong"},
                                          {"username": "bob", "password": "s3cret"}])
-def test_socks5_without_or_with_wrong_credentials_is_refused(make_inbound, echo_server,
+def test_socks5_without_or_with_wrong_credentials_is_refused(make_proxy, echo_server,
                                                              credentials):
-    inbound = make_inbound(auth=LocalAuth("alice", "s3cret"))
+    inbound = make_proxy(auth=LocalAuth("alice", "s3cret"))
     sock = socks.socksocket()
     sock.set_proxy(socks.SOCKS5, "127.0.0.1", inbound.address[1], **credentials)
     sock.settimeout(10)
@@ -162,9 +147,9 @@ def _basic(user: str, password: str) -> bytes:
     return f"Proxy-Authorization: Basic {token}\r\n".encode()
 
 
-def test_http_with_basic_credentials_gets_through_and_without_gets_407(make_inbound,
+def test_http_with_basic_credentials_gets_through_and_without_gets_407(make_proxy,
                                                                         http_server):
-    inbound = make_inbound(auth=LocalAuth("alice", "s3cret"))
+    inbound = make_proxy(auth=LocalAuth("alice", "s3cret"))
     host, port = http_server.address
     request = f"GET http://{host}:{port}/ HTTP/1.1\r\nHost: x\r\n".encode()
     answer = http_exchange(inbound.address[1], request + _basic("alice", "s3cret") + b"\r\n")
@@ -175,33 +160,33 @@ def test_http_with_basic_credentials_gets_through_and_without_gets_407(make_inbo
         assert b'Proxy-Authenticate: Basic realm="anytls-ref"\r\n' in answer
 
 
-def test_an_open_port_on_another_address_without_local_auth_is_warned_about(make_inbound,
+def test_an_open_port_on_another_address_without_local_auth_is_warned_about(make_proxy,
                                                                             caplog):
     caplog.set_level(logging.WARNING, logger="anytls_ref.inbound")
-    make_inbound(listen="127.0.0.1")
+    make_proxy(listen="127.0.0.1")
     assert "--local-auth" not in caplog.text
-    make_inbound(listen="0.0.0.0")
+    make_proxy(listen="0.0.0.0")
     assert "without --local-auth" in caplog.text
     caplog.clear()
-    make_inbound(listen="0.0.0.0", auth=LocalAuth("a", "b"))
+    make_proxy(listen="0.0.0.0", auth=LocalAuth("a", "b"))
     assert "--local-auth" not in caplog.text
 
 
 # ---- what the application is told when the target is refused (decisions.md D34) -------------
 
 
-def test_an_http_request_to_a_refused_target_is_a_502_without_waiting_by_default(make_inbound):
+def test_an_http_request_to_a_refused_target_is_a_502_without_waiting_by_default(make_proxy):
     # the request went out with the stream, so waiting for the answer cost nothing
-    inbound = make_inbound()
+    inbound = make_proxy()
     answer = http_exchange(inbound.address[1],
                            f"GET http://127.0.0.1:{refused_port()}/ HTTP/1.1\r\n\r\n".encode())
     assert answer.startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
     assert b"Connection refused" in answer
 
 
-def test_connect_to_a_refused_target_is_answered_at_once_then_closed(make_inbound, caplog):
+def test_connect_to_a_refused_target_is_answered_at_once_then_closed(make_proxy, caplog):
     caplog.set_level(logging.INFO, logger="anytls_ref.inbound")
-    inbound = make_inbound()
+    inbound = make_proxy()
     port = refused_port()
     answer = http_exchange(inbound.address[1], f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n".encode())
     assert answer == b"HTTP/1.1 200 Connection established\r\n\r\n"  # then the close

@@ -9,31 +9,22 @@ interop/expected.py must have exactly the listed outcome; every other case must 
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
-from interop import peers as peer_mod
 from interop.expected import EXPECTED
 from interop.matrix import IMPLEMENTATIONS, cases, is_ours, run_case
 
-REQUIRE = os.environ.get("ANYTLS_REQUIRE_PEERS") == "1"
 CASES = cases(set(IMPLEMENTATIONS))
 
 
 @pytest.mark.interop
 @pytest.mark.parametrize("client,server,scenario", CASES,
                          ids=[f"{c}->{s}-{sc}" for c, s, sc in CASES])
-def test_interop(client: str, server: str, scenario: str) -> None:
+def test_interop(client: str, server: str, scenario: str, installed_peer) -> None:
     for impl in (client, server):
-        if is_ours(impl):
-            continue
-        peer = peer_mod.get_peer(impl)
-        if not peer.installed():
-            message = f"{impl} {peer.version} is not installed (run `make peers`)"
-            if REQUIRE:
-                pytest.fail(message + " and ANYTLS_REQUIRE_PEERS=1")
-            pytest.skip(message)
+        if not is_ours(impl):
+            installed_peer(impl)
     result = run_case(client, server, scenario)
     expected = EXPECTED.get((client, server, scenario))
     if expected is not None:

@@ -1,4 +1,4 @@
-"""``anytls-ref padding``: the padding scheme inspector (anytls_ref/inspect_padding.py)."""
+"""``anytls-ref padding``: the padding scheme inspector (anytls_ref/tools/inspect_padding.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from anytls_ref.__main__ import main
 from anytls_ref.frame import HEADER_SIZE, Command, FrameDecoder
-from anytls_ref.inspect_padding import simulate
+from anytls_ref.tools.inspect_padding import simulate
 from anytls_ref.padding import CHECK, DEFAULT, parse_scheme, plan_packet, split_write
 
 DEFAULT_MD5 = "75cff2ad89aadf5e257059ee571ebe11"

@@ -12,7 +12,6 @@ checks peers.md says they pass.
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -27,25 +26,21 @@ from anytls_ref.auth import encode_auth, password_hash
 from anytls_ref.effects import CloseSession, Send
 from anytls_ref.errors import Reason
 from anytls_ref.frame import Command, encode_frame, encode_psh
-from anytls_ref.net.client import Client, ClientConfig
-from anytls_ref.net.inbound import ProxyInbound
+from anytls_ref.net.client import Client
+from anytls_ref.net.socks_client import socks5_connect
 from anytls_ref.padding import DEFAULT
-from anytls_ref.probe.client_probe import (
-    _CLIENT_CHECKS,
-    CLIENT_CHECK_NAMES,
-    TARGET_ALERT,
-    TARGET_ECHO,
-    TARGET_REFUSED,
-    ClientProbe,
-)
-from anytls_ref.probe.rawpeer import RawClient, RawServer, eventually, frame
+from anytls_ref.probe.client_checks import CLIENT_CHECK_NAMES, CLIENT_CHECKS
+from anytls_ref.probe.client_probe import ClientProbe
+from anytls_ref.probe.client_script import TARGET_ALERT, TARGET_ECHO, TARGET_REFUSED
+from anytls_ref.probe.rawclient import RawClient
+from anytls_ref.probe.rawserver import RawServer
 from anytls_ref.probe.report import FAIL, INFO, PASS, CheckResult
-from anytls_ref.probe.server_probe import CHECKS, run_server_probe
-from anytls_ref.probe.socks5 import Socks5Error, socks5_connect
+from anytls_ref.probe.scripting import eventually, frame
+from anytls_ref.probe.server_checks import CHECKS
+from anytls_ref.probe.server_probe import run_server_probe
 from anytls_ref.settings import ClientSettings
 from anytls_ref.socksaddr import SocksAddr, encode_socksaddr
 from anytls_ref.spec import BY_ID, SPEC_FILE
-from interop import peers as peer_mod
 
 PASSWORD = "probe tests"
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,9 +62,7 @@ def failed(results: list[CheckResult]) -> set[str]:
 def test_every_check_names_a_section_of_the_spec():
     headings = {m.group(1).strip() for m in re.finditer(
         r"^#+\s+(.*)$", (ROOT / SPEC_FILE).read_text(encoding="utf-8"), re.MULTILINE)}
-    named = [(c.name, c.section, c.requirement) for c in CHECKS]
-    named += [(name, section or BY_ID[req].section, req) for name, req, section, _ in
-              _CLIENT_CHECKS]
+    named = [(c.name, c.section, c.requirement) for c in (*CHECKS, *CLIENT_CHECKS)]
     assert len(CHECKS) >= 12
     for name, section, requirement in named:
         for part in section.split(" › "):  # "Client › Session › cmdSYN": three headings
@@ -212,26 +205,9 @@ def test_probe_command_line_errors_are_one_line():
 # ---- probe client ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def our_client():
-    """Our Client behind a SOCKS5 listener, pointed at ``address`` (started on demand)."""
-    inbounds: list[ProxyInbound] = []
-
-    def start(address: tuple[str, int]) -> ProxyInbound:
-        client = Client(ClientConfig(server=address, password=PASSWORD, insecure=True))
-        inbound = ProxyInbound(("127.0.0.1", 0), client)
-        inbounds.append(inbound)
-        inbound.start()
-        return inbound
-
-    yield start
-    for inbound in inbounds:
-        inbound.close()
-
-
-def test_probe_client_passes_against_our_client(our_client):
+def test_probe_client_passes_against_our_client(make_proxy):
     with ClientProbe(password=PASSWORD) as probe:
-        inbound = our_client(probe.address)
+        inbound = make_proxy(probe.address)
         probe.drive(inbound.address)
         results = probe.evaluate()
         assert probe.notes == []
@@ -248,13 +224,13 @@ def http_get(socks: tuple[str, int], port: int, path: str) -> bytes:
     return data
 
 
-def test_probe_client_with_a_person_making_the_requests(our_client):
+def test_probe_client_with_a_person_making_the_requests(make_proxy):
     """No --socks: the probe prints what to do; the test does it, as curl would."""
     with ClientProbe(password=PASSWORD) as probe:
         text = probe.instructions("127.0.0.1:1080")
         for port in (TARGET_ECHO, TARGET_REFUSED, TARGET_ALERT):
             assert f"curl -x socks5h://127.0.0.1:1080 http://127.0.0.1:{port}/" in text
-        inbound = our_client(probe.address)
+        inbound = make_proxy(probe.address)
         client = inbound.client
         assert http_get(inbound.address, TARGET_ECHO, "/first").startswith(b"HTTP/1.0 200 OK")
         eventually(lambda: len(client.idle_sessions()) == 1, 2.0, "session idle")
@@ -272,10 +248,10 @@ def test_probe_client_with_a_person_making_the_requests(our_client):
     assert by_name(results) == expected, [(r.check, r.detail) for r in results]
 
 
-def test_a_client_that_ignores_padding_updates_fails_that_check(our_client, monkeypatch):
+def test_a_client_that_ignores_padding_updates_fails_that_check(make_proxy, monkeypatch):
     monkeypatch.setattr(Client, "update_padding_scheme", lambda self, raw, label: None)
     with ClientProbe(password=PASSWORD) as probe:
-        probe.drive(our_client(probe.address).address)
+        probe.drive(make_proxy(probe.address).address)
         results = probe.evaluate()
     assert failed(results) == {"padding-update"}
     (update,) = [r for r in results if r.check == "padding-update"]
@@ -305,9 +281,9 @@ def test_an_authentication_split_over_records_and_a_missing_syn_are_reported():
     assert results["packet-1"].result == FAIL  # Settings + PSH, no SYN
 
 
-def test_probe_client_command_line_drives_our_client(our_client):
+def test_probe_client_command_line_drives_our_client(make_proxy):
     port = free_port()
-    inbound = our_client(("127.0.0.1", port))  # connects on its first request
+    inbound = make_proxy(("127.0.0.1", port))  # connects on its first request
     out = run_cli("probe", "client", "-l", f"127.0.0.1:{port}", "-p", PASSWORD,
                   "--socks", f"127.0.0.1:{inbound.address[1]}", "--json")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -336,15 +312,10 @@ NOT_PASS = {
 @pytest.mark.interop
 @pytest.mark.parametrize("role", ["server", "client"])
 @pytest.mark.parametrize("impl", GO_PEERS)
-def test_probe_against_a_go_peer(impl, role, tmp_path):
+def test_probe_against_a_go_peer(impl, role, tmp_path, installed_peer):
     from interop.probes import probe_client_of, probe_server_of
 
-    peer = peer_mod.get_peer(impl)
-    if not peer.installed():
-        message = f"{impl} {peer.version} is not installed (run `make peers`)"
-        if os.environ.get("ANYTLS_REQUIRE_PEERS") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    installed_peer(impl)
     if role == "server":
         results, notes = probe_server_of(impl, tmp_path), []
     else:

@@ -9,7 +9,7 @@ import pytest
 
 from anytls_ref.frame import Command, encode_frame, encode_psh
 from anytls_ref.padding import DEFAULT, Padder, parse_scheme, waste_frame
-from anytls_ref.probe.client_probe import PROBE_SCHEME
+from anytls_ref.probe.client_script import PROBE_SCHEME
 from anytls_ref.probe.shaping import check_write, check_writes, group_writes, view_records
 from anytls_ref.settings import ClientSettings
 from anytls_ref.socksaddr import SocksAddr, encode_socksaddr

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from anytls_ref.probe.report import PASS
-from anytls_ref.probe.server_probe import CHECKS, ServerProbe, run_server_probe
+from anytls_ref.probe.server_checks import CHECKS
+from anytls_ref.probe.server_probe import ServerProbe, run_server_probe
 
 PASSWORD = "probe target host"
 ROOT = Path(__file__).resolve().parent.parent

@@ -120,11 +120,8 @@ def decoded_or_typed_error(decode, data):
 # ---- auth.check_auth ------------------------------------------------------------------------
 
 
-@given(any_bytes)
-def test_auth_any_bytes(data):
-    result = decoded_or_typed_error(lambda d: check_auth(d, HASH), data)
-    if result is None or result is NEED_DATA:
-        return
+def auth_request_holds(data: bytes, result) -> None:
+    """What any bytes that check_auth accepts decode to (test_decoders_take_any_bytes)."""
     assert isinstance(result, AuthRequest)
     assert data[:PASSWORD_HASH_SIZE] == HASH
     assert 0 <= result.padding0_missing <= result.padding0_length <= 0xFFFF
@@ -350,11 +347,7 @@ def test_scheme_round_trip_and_split(stop, packets, rng):
 # ---- SocksAddr ------------------------------------------------------------------------------
 
 
-@given(any_bytes)
-def test_socksaddr_any_bytes(data):
-    result = decoded_or_typed_error(decode_socksaddr, data)
-    if result is None or result is NEED_DATA:
-        return
+def socksaddr_holds(data: bytes, result) -> None:
     addr, used = result
     assert 1 + 4 + 2 <= used <= len(data) and 0 <= addr.port <= 0xFFFF
     assert decode_socksaddr(encode_socksaddr(addr)) == (addr, len(encode_socksaddr(addr)))
@@ -371,11 +364,7 @@ def test_socksaddr_round_trip_and_prefixes(addr, tail):
 # ---- UDP over TCP ---------------------------------------------------------------------------
 
 
-@given(any_bytes)
-def test_uot_request_any_bytes(data):
-    result = decoded_or_typed_error(decode_uot_request, data)
-    if result is None or result is NEED_DATA:
-        return
+def uot_request_holds(data: bytes, result) -> None:
     request, used = result
     assert isinstance(request, UotRequest) and used <= len(data)
 
@@ -388,13 +377,11 @@ def test_uot_request_round_trip(is_connect, addr, tail):
         assert decode_uot_request(wire[:cut]) is NEED_DATA
 
 
-@given(any_bytes, st.booleans())
-def test_uot_packet_any_bytes(data, connect):
-    result = decoded_or_typed_error(lambda d: decode_packet(d, connect=connect), data)
-    if result is None or result is NEED_DATA:
-        return
-    addr, payload, used = result
-    assert (addr is None) == connect and used <= len(data) and len(payload) <= 0xFFFF
+def uot_packet_holds(connect: bool):
+    def holds(data: bytes, result) -> None:
+        addr, payload, used = result
+        assert (addr is None) == connect and used <= len(data) and len(payload) <= 0xFFFF
+    return holds
 
 
 @given(st.none() | socks_addrs, st.binary(max_size=2000), st.binary(max_size=30))
@@ -405,6 +392,26 @@ def test_uot_packet_round_trip(addr, payload, tail):
     assert decode_packet(wire + tail, connect=connect) == (want, payload, len(wire))
     for cut in range(0, len(wire), max(1, len(wire) // 40)):
         assert decode_packet(wire[:cut], connect=connect) is NEED_DATA
+
+
+# ---- any bytes: a result, NEED_DATA or a typed error -----------------------------------------
+
+
+@pytest.mark.parametrize("decode, holds", [
+    (lambda d: check_auth(d, HASH), auth_request_holds),
+    (decode_socksaddr, socksaddr_holds),
+    (decode_uot_request, uot_request_holds),
+    (lambda d: decode_packet(d, connect=False), uot_packet_holds(False)),
+    (lambda d: decode_packet(d, connect=True), uot_packet_holds(True)),
+], ids=["auth", "socksaddr", "uot-request", "uot-packet-address", "uot-packet-connect"])
+@given(data=any_bytes)
+def test_decoders_take_any_bytes(decode, holds, data):
+    """Whatever arrives, a decoder returns NEED_DATA, raises a typed error (AnyTLSError) or
+    returns a result for which ``holds`` (each decoder's own properties)."""
+    result = decoded_or_typed_error(decode, data)
+    if result is None or result is NEED_DATA:
+        return
+    holds(data, result)
 
 
 # ---- SOCKS5 UDP header (net/udp.py, the client's UDP ASSOCIATE relay) -----------------------

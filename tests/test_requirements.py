@@ -41,7 +41,8 @@ from anytls_ref.frame import (
     FrameDecoder,
     encode_frame,
 )
-from anytls_ref.net.client import Client, ClientConfig, ClientSession
+from anytls_ref.net.client import Client, ClientConfig
+from anytls_ref.net.client_session import ClientSession
 from anytls_ref.net.server import Server, ServerConfig, ServerSession
 from anytls_ref.padding import (
     CHECK,
@@ -66,6 +67,7 @@ from anytls_ref.version import (
     client_features,
     server_negotiate,
 )
+from wire import decode_all
 
 TARGET = SocksAddr("example.com", 443)
 OTHER_SCHEME = b"stop=3\n0=40-40\n1=150-150\n2=300-300"
@@ -84,16 +86,8 @@ class RecordingSock:
         self.records.append(bytes(data))
 
 
-def frames_of(data: bytes) -> list[Frame]:
-    decoder = FrameDecoder()
-    decoder.feed(data)
-    frames = decoder.frames()
-    assert decoder.buffered == 0, "a partial frame was left over"
-    return frames
-
-
 def sent(effects) -> list[Frame]:
-    return [f for e in effects if isinstance(e, Send) for f in frames_of(e.frame)]
+    return [f for e in effects if isinstance(e, Send) for f in decode_all(e.frame)]
 
 
 def server_rules(state: str = "await-settings", **kw) -> ServerRules:
@@ -141,7 +135,7 @@ def drain(sock: socket.socket) -> bytes:
 
 @pytest.mark.spec("SESS-SETTINGS-FIRST")
 def test_settings_frame_is_cmdsettings_with_version_name_and_md5():
-    (frame,) = frames_of(client_rules().settings_frame())
+    (frame,) = decode_all(client_rules().settings_frame())
     assert frame.command == Command.SETTINGS
     assert parse_kv(frame.data) == {"v": str(PROTOCOL_VERSION), "client": CLIENT_NAME,
                                     "padding-md5": DEFAULT.md5}
@@ -155,7 +149,7 @@ def test_first_write_of_a_new_session_is_settings_syn_psh_and_later_streams_skip
     session = fake_session(client)
     first = session.open_stream(TARGET)
     assert len(session.sock.records) >= 1
-    packet1 = frames_of(b"".join(session.sock.records))
+    packet1 = decode_all(b"".join(session.sock.records))
     assert [f.command for f in packet1 if f.command != Command.WASTE] == [
         Command.SETTINGS, Command.SYN, Command.PSH]
     assert packet1[1].stream_id == packet1[2].stream_id == 1
@@ -165,7 +159,7 @@ def test_first_write_of_a_new_session_is_settings_syn_psh_and_later_streams_skip
     first.close()
     session.sock.records.clear()
     second = session.open_stream(TARGET)
-    later = [f for f in frames_of(b"".join(session.sock.records)) if f.command != Command.WASTE]
+    later = [f for f in decode_all(b"".join(session.sock.records)) if f.command != Command.WASTE]
     assert [(f.command, f.stream_id) for f in later] == [(Command.SYN, 2), (Command.PSH, 2)]
     second.close()
 
@@ -183,7 +177,7 @@ def test_commands_without_data_cannot_be_sent_with_data(command):
 @pytest.mark.spec("FRAME-NO-DATA")
 def test_data_received_on_a_command_without_data_is_skipped_and_the_stream_stays_in_sync():
     wire = FRAME_HEADER.pack(Command.SYN, 1, 4) + b"junk" + encode_frame(Command.PSH, 1, b"ok")
-    syn, psh = frames_of(wire)
+    syn, psh = decode_all(wire)
     assert (syn.command, syn.data, syn.skipped) == (Command.SYN, b"", 4)
     assert (psh.command, psh.data) == (Command.PSH, b"ok")
     rules = server_rules("established")
@@ -195,7 +189,7 @@ def test_data_received_on_a_command_without_data_is_skipped_and_the_stream_stays
 def test_waste_is_read_completely_and_discarded(make):
     rules = make() if make is client_rules else make("established")
     wire = encode_frame(Command.WASTE, 0, bytes(1000)) + encode_frame(Command.HEART_REQUEST, 0)
-    waste, after = frames_of(wire)
+    waste, after = decode_all(wire)
     assert len(waste.data) == 1000
     assert rules.receive(waste) == []
     assert sent(rules.receive(after)) == [Frame(Command.HEART_RESPONSE, 0)]
@@ -243,7 +237,7 @@ def test_client_session_fails_and_closes_the_stream_on_a_synack_error(client):
 @pytest.mark.spec("SESS-SETTINGS-CLIENT-NAME")
 def test_settings_carry_our_real_name_and_version():
     assert CLIENT_NAME == f"anytls-ref/{__version__}"
-    settings = ClientSettings.decode(frames_of(client_rules().settings_frame())[0].data)
+    settings = ClientSettings.decode(decode_all(client_rules().settings_frame())[0].data)
     assert settings.client == CLIENT_NAME
 
 
@@ -330,7 +324,7 @@ def test_the_scheme_is_stored_on_the_client_and_used_by_its_next_session_only(cl
         # a new session is built from client.scheme (as Client._new_session does)
         later = fake_session(client, seq=2, scheme=client.scheme)
         later.open_stream(TARGET).close()
-        settings = ClientSettings.decode(frames_of(b"".join(later.sock.records))[0].data)
+        settings = ClientSettings.decode(decode_all(b"".join(later.sock.records))[0].data)
         assert settings.padding_md5 == new.md5
     finally:
         other_client.close()
@@ -365,11 +359,11 @@ def test_payload_left_after_the_plan_is_sent_directly():
 def test_records_after_the_payload_is_used_up_are_waste_of_zeros():
     payload = encode_frame(Command.PSH, 1, b"hello")  # 12 bytes
     first, second = split_write(payload, [100, 300])
-    psh, fill = frames_of(first)  # the end of the payload, topped up to the record size
+    psh, fill = decode_all(first)  # the end of the payload, topped up to the record size
     assert len(first) == 100 and psh.command == Command.PSH
     assert fill == Frame(Command.WASTE, 0, bytes(100 - len(payload) - HEADER_SIZE))
     # nothing left: one Waste frame whose data length is the record size (as Go)
-    assert frames_of(second) == [Frame(Command.WASTE, 0, bytes(300))]
+    assert decode_all(second) == [Frame(Command.WASTE, 0, bytes(300))]
 
 
 @pytest.mark.spec("PAD-CHECK-MARK")
@@ -599,7 +593,7 @@ def test_server_session_answers_an_early_syn_with_alert_and_closes_the_connectio
         peer.sendall(encode_frame(Command.SYN, 1) + encode_frame(Command.PSH, 1, b"x"))
         session.run_reader()  # returns: the session ended by itself
         assert session.closed.is_set() and session.streams == {}
-        assert frames_of(drain(peer)) == [Frame(Command.ALERT, 0, ALERT_NO_SETTINGS.encode())]
+        assert decode_all(drain(peer)) == [Frame(Command.ALERT, 0, ALERT_NO_SETTINGS.encode())]
         assert peer.recv(1) == b""
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from anytls_ref.reuse import IdlePool
+import pytest
+
+from anytls_ref.errors import Reason
+from anytls_ref.reuse import IdlePool, retry_on_new_session
 
 
 def pool_with(*entries: tuple[str, float]) -> IdlePool[str]:
@@ -69,3 +72,15 @@ def test_fresh_sessions_count_towards_min_idle():
     pool = pool_with(("old", 0.0), ("fresh", 90.0))
     assert pool.expire(now=100.0, idle_timeout=60.0, min_idle=1) == ["old"]
     assert pool.idle_since(2) == 90.0  # a fresh one is not refreshed
+
+
+@pytest.mark.parametrize("reason, reused, retry", [
+    (Reason.SESSION_CLOSED, True, True),  # an idle session that died while unused
+    (Reason.SESSION_CLOSED, False, False),  # a new session that failed: the server is the fault
+    (Reason.UNSUPPORTED_SID, True, True),  # ssrlive 0.3 (D32)
+    (Reason.SESSION_BUSY, True, True),  # ssrlive 0.5: its one stream not freed yet (D40)
+    (Reason.REFUSED, True, False),  # the target's fault: the same on any session
+    (Reason.NO_SYNACK, True, False),  # a stuck session is closed, the request fails (D34)
+])
+def test_a_stream_is_opened_once_more_only_when_its_session_was_at_fault(reason, reused, retry):
+    assert retry_on_new_session(reason, reused=reused) is retry

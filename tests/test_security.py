@@ -30,8 +30,9 @@ from anytls_ref.net.client import Client, ClientConfig
 from anytls_ref.net.server import Server, ServerConfig
 from anytls_ref.net.tls import client_context, server_context, write_self_signed
 from anytls_ref.socksaddr import SocksAddr
-from rawpeer import RawClient, eventually
-from targets import HTTP_BODY
+from anytls_ref.probe.rawclient import RawClient
+from anytls_ref.probe.scripting import eventually
+from interop.targets import HTTP_BODY
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "s3cret-Passw0rd/for the log test"
@@ -82,6 +83,28 @@ def test_a_short_request_is_compared_too(compare_spy, length):
     assert [len(a) for a in compare_spy.calls[0]] == [32, 32]
 
 
+HASH_A, HASH_B = password_hash("alice's password"), password_hash("bob's password")
+
+
+@pytest.mark.parametrize("sent,user", [(HASH_A, 0), (HASH_B, 1), (HASH, None)],
+                         ids=["first user", "second user", "nobody"])
+def test_with_two_users_every_hash_is_compared_whichever_matches(compare_spy, sent, user):
+    """Two users (decisions.md D44): both hashes are compared, in the same order, whether the
+    first matches, the second, or neither: the work does not tell which user it was."""
+    if user is None:
+        with pytest.raises(AuthenticationError):
+            check_auth(encode_auth(sent, 0), [HASH_A, HASH_B])
+    else:
+        assert check_auth(encode_auth(sent, 0), [HASH_A, HASH_B]).user == user
+    assert compare_spy.calls == [(sent, HASH_A), (sent, HASH_B)]
+
+
+def test_with_two_users_a_short_request_is_compared_with_both(compare_spy):
+    with pytest.raises(AuthenticationError):
+        check_auth(HASH_A[:5], [HASH_A, HASH_B])
+    assert [(len(a), b) for a, b in compare_spy.calls] == [(32, HASH_A), (32, HASH_B)]
+
+
 def _compares(function) -> list[ast.Compare]:
     tree = ast.parse(inspect.getsource(function).lstrip())
     return [n for n in ast.walk(tree) if isinstance(n, ast.Compare)]
@@ -89,7 +112,7 @@ def _compares(function) -> list[ast.Compare]:
 
 def test_no_plain_comparison_touches_a_hash():
     """Structure: no ==, !=, in, startswith on the hash anywhere on the server's path."""
-    for node in _compares(check_auth):
+    for node in _compares(check_auth) + _compares(auth_mod.matching_user):
         names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
         assert "expected_hash" not in names, ast.unparse(node)
         assert not any(isinstance(n, ast.Subscript) for n in ast.walk(node)), ast.unparse(node)
@@ -307,10 +330,11 @@ def test_insecure_or_the_right_ca_is_accepted(cert_server, echo_server):
 
 
 def test_the_uri_insecure_flag_is_the_only_other_way():
-    from anytls_ref.__main__ import parse_server_uri
+    from anytls_ref.config.links import parse_link
 
-    assert parse_server_uri("anytls://p@h:1/")["insecure"] is False
-    assert parse_server_uri("anytls://p@h:1/?insecure=1")["insecure"] is True
+    # a link without the parameter leaves the default (verify) to the client: None, not True
+    assert not parse_link("anytls://p@h:1/").insecure
+    assert parse_link("anytls://p@h:1/?insecure=1").insecure is True
     assert client_context().verify_mode == ssl.CERT_REQUIRED
     assert client_context().check_hostname is True
 

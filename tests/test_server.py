@@ -1,7 +1,7 @@
 """The threaded server (issue 3, acceptance 1-7), driven by a scripted raw client over TLS.
 
-Every test starts our Server on 127.0.0.1:0 and talks to it with anytls_ref/probe/rawpeer.RawClient, frame
-by frame, with local targets from tests/targets.py (a TCP echo server, an HTTP server). Each
+Every test starts our Server on 127.0.0.1:0 and talks to it with anytls_ref/probe/rawclient.RawClient,
+frame by frame, with local targets (conftest.py's echo_server and http_server). Each
 expectation has a deadline; the autouse fixture in conftest.py fails a test that leaves a thread
 behind or lets a background thread raise.
 """
@@ -24,8 +24,10 @@ from anytls_ref.padding import DEFAULT_SCHEME, scheme_md5
 from anytls_ref.rules import ALERT_NO_SETTINGS
 from anytls_ref.settings import ServerSettings
 from anytls_ref.socksaddr import SocksAddr, encode_socksaddr
-from anytls_ref.probe.rawpeer import RawClient, connect_v2, frame
-from targets import HTTP_BODY, refused_port
+from anytls_ref.probe.rawclient import RawClient, connect_v2
+from anytls_ref.probe.scripting import frame
+from anytls_ref.probe.targets import refused_port
+from interop.targets import HTTP_BODY
 
 PASSWORD = "correct horse battery staple"
 CUSTOM_SCHEME = b"stop=3\n0=50-50\n1=200-300\n2=100-200"
@@ -41,6 +43,12 @@ def server(make_server) -> Server:
 def echo_roundtrip(peer: RawClient, sid: int, payload: bytes) -> None:
     peer.send_data(sid, payload)
     assert peer.recv_data(sid, len(payload)) == payload
+
+
+def echo_on_new_stream(peer: RawClient, sid: int, echo: tuple[str, int], payload: bytes) -> None:
+    """Open ``sid`` to the echo target (its cmdSYNACK must come), then one echo round trip."""
+    peer.open_confirmed(sid, *echo)
+    echo_roundtrip(peer, sid, payload)
 
 
 # ---- 1. versions ---------------------------------------------------------------------------
@@ -59,8 +67,7 @@ def test_v2_client_gets_server_settings_synack_and_echo(server, echo_server, cli
         # with v = min(client's v, PROTOCOL_VERSION)
         reply = peer.expect(Command.SERVER_SETTINGS)
         assert ServerSettings.decode(reply.data).version == answered
-        peer.open_stream(1, *echo_server.address)
-        synack = peer.expect(Command.SYNACK, sid=1)
+        synack = peer.open_confirmed(1, *echo_server.address)
         assert synack.data == b"", "an empty SYNACK means the dial succeeded"
         echo_roundtrip(peer, 1, b"hello through anytls")
 
@@ -158,9 +165,7 @@ def test_waste_unknown_commands_and_stray_data_are_skipped(server, echo_server):
             + frame(Command.HEART_REQUEST, 5, b"stray")
         )
         peer.expect(Command.HEART_RESPONSE, sid=5)
-        peer.open_stream(1, *echo_server.address)
-        peer.expect(Command.SYNACK, sid=1)
-        echo_roundtrip(peer, 1, b"still in sync")
+        echo_on_new_stream(peer, 1, echo_server.address, b"still in sync")
 
 
 # ---- 3. refused target ---------------------------------------------------------------------
@@ -170,16 +175,13 @@ def test_waste_unknown_commands_and_stray_data_are_skipped(server, echo_server):
 def test_refused_target_gets_synack_error_within_1s(server, echo_server):
     with connect_v2(server.address, PASSWORD) as peer:
         start = time.monotonic()
-        peer.open_stream(1, "127.0.0.1", refused_port())
-        synack = peer.expect(Command.SYNACK, sid=1, timeout=1.0)
+        synack = peer.open_confirmed(1, "127.0.0.1", refused_port(), timeout=1.0)
         assert time.monotonic() - start < 1.0
         assert synack.data, "a failed dial carries its error text"
         assert b"refused" in synack.data.lower()
         peer.expect(Command.FIN, sid=1)
         # the session survives a failed stream
-        peer.open_stream(2, *echo_server.address)
-        peer.expect(Command.SYNACK, sid=2)
-        echo_roundtrip(peer, 2, b"next stream works")
+        echo_on_new_stream(peer, 2, echo_server.address, b"next stream works")
 
 
 # ---- 4. streams on one session -------------------------------------------------------------
@@ -187,28 +189,21 @@ def test_refused_target_gets_synack_error_within_1s(server, echo_server):
 
 def test_fin_then_new_sid_on_the_same_session(server, echo_server):
     with connect_v2(server.address, PASSWORD) as peer:
-        peer.open_stream(1, *echo_server.address)
-        peer.expect(Command.SYNACK, sid=1)
-        echo_roundtrip(peer, 1, b"first")
+        echo_on_new_stream(peer, 1, echo_server.address, b"first")
         peer.fin(1)
         # a half-close (decisions.md D40): the echo target hears EOF and closes, and only then
         # does the server's FIN come; the session stays open
         peer.expect(Command.FIN, sid=1)
         peer.send_frame(Command.HEART_REQUEST, 0)
         peer.expect(Command.HEART_RESPONSE, sid=0)
-        peer.open_stream(2, *echo_server.address)
-        peer.expect(Command.SYNACK, sid=2)
-        echo_roundtrip(peer, 2, b"second")
+        echo_on_new_stream(peer, 2, echo_server.address, b"second")
 
 
 def test_overlapping_streams(server, echo_server):
     """sing-anytls can send SYN 2 before FIN 1 (peers.md §2)."""
     with connect_v2(server.address, PASSWORD) as peer:
-        peer.open_stream(1, *echo_server.address)
-        peer.expect(Command.SYNACK, sid=1)
-        peer.open_stream(2, *echo_server.address)
-        peer.expect(Command.SYNACK, sid=2)
-        echo_roundtrip(peer, 2, b"on two")
+        peer.open_confirmed(1, *echo_server.address)
+        echo_on_new_stream(peer, 2, echo_server.address, b"on two")
         echo_roundtrip(peer, 1, b"on one, still open")
         peer.fin(1)
         peer.expect(Command.FIN, sid=1)  # once its echo target has ended (D40)
@@ -236,17 +231,14 @@ def test_sid_reused_after_its_fin(server, echo_server):
 
 def test_target_eof_sends_fin_and_the_session_stays_open(server, http_server, echo_server):
     with connect_v2(server.address, PASSWORD) as peer:
-        peer.open_stream(1, *http_server.address)
-        peer.expect(Command.SYNACK, sid=1)
+        peer.open_confirmed(1, *http_server.address)
         peer.send_data(1, b"GET /eof HTTP/1.0\r\n\r\n")
         response = b""
         while (f := peer.read_frame()) is not None and f.command == Command.PSH:
             response += f.data
         assert f is not None and f.command == Command.FIN and f.stream_id == 1
         assert response.startswith(b"HTTP/1.0 200") and response.endswith(b"path=/eof\n")
-        peer.open_stream(2, *echo_server.address)
-        peer.expect(Command.SYNACK, sid=2)
-        echo_roundtrip(peer, 2, b"after EOF")
+        echo_on_new_stream(peer, 2, echo_server.address, b"after EOF")
 
 
 # ---- 5. wrong password, fallback -----------------------------------------------------------
@@ -264,9 +256,7 @@ def test_hash_in_a_tls_record_of_its_own_is_accepted(server, echo_server):
         peer.send_raw(request[34:])
         peer.send_settings(version=2)
         peer.expect(Command.SERVER_SETTINGS)
-        peer.open_stream(1, *echo_server.address)
-        peer.expect(Command.SYNACK, sid=1)
-        echo_roundtrip(peer, 1, b"split authentication")
+        echo_on_new_stream(peer, 1, echo_server.address, b"split authentication")
     assert server.stats.auth_failures == 0
 
 
@@ -301,8 +291,7 @@ def test_5_mib_through_one_stream(server, echo_server):
     chunk = 256 << 10  # in flight at a time: fits the socket buffers, so no second thread
     echoed = bytearray()
     with connect_v2(server.address, PASSWORD) as peer:
-        peer.open_stream(1, *echo_server.address)
-        peer.expect(Command.SYNACK, sid=1)
+        peer.open_confirmed(1, *echo_server.address)
         for start in range(0, len(payload), chunk):
             peer.send_data(1, payload[start:start + chunk])
             echoed += peer.recv_data(1, len(payload[start:start + chunk]), timeout=10.0)
@@ -313,8 +302,7 @@ def test_50_parallel_sessions_each_echo_64_kib(server, echo_server):
     def one_session(n: int) -> bytes:
         payload = random.Random(n).randbytes(64 << 10)
         with connect_v2(server.address, PASSWORD) as peer:
-            peer.open_stream(1, *echo_server.address)
-            peer.expect(Command.SYNACK, sid=1, timeout=10.0)
+            peer.open_confirmed(1, *echo_server.address, timeout=10.0)
             peer.send_data(1, payload)
             return hashlib.sha256(peer.recv_data(1, len(payload), timeout=20.0)).digest()
 
@@ -358,8 +346,7 @@ def _bad_peers(address, echo_address):
 
     # a reset in the middle of a relayed stream
     peer = connect_v2(address, PASSWORD)
-    peer.open_stream(1, *echo_address)
-    peer.expect(Command.SYNACK, sid=1)
+    peer.open_confirmed(1, *echo_address)
     peer.send_data(1, bytes(100_000))
     peer.reset()
     yield None
@@ -379,18 +366,14 @@ def _bad_peers(address, echo_address):
 def test_garbage_does_not_disturb_a_concurrent_session(server, echo_server, caplog):
     caplog.set_level(logging.INFO, logger="anytls_ref")
     with connect_v2(server.address, PASSWORD) as good:
-        good.open_stream(1, *echo_server.address)
-        good.expect(Command.SYNACK, sid=1)
-        echo_roundtrip(good, 1, b"before")
+        echo_on_new_stream(good, 1, echo_server.address, b"before")
         for n, bad in enumerate(_bad_peers(server.address, echo_server.address)):
             if bad is not None:
                 bad.close()
             echo_roundtrip(good, 1, f"after bad peer {n}".encode())
     # the server keeps accepting
     with connect_v2(server.address, PASSWORD) as fresh:
-        fresh.open_stream(1, *echo_server.address)
-        fresh.expect(Command.SYNACK, sid=1)
-        echo_roundtrip(fresh, 1, b"fresh")
+        echo_on_new_stream(fresh, 1, echo_server.address, b"fresh")
     # one log line each, never a traceback
     noisy = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
     assert noisy == [], [r.getMessage() for r in noisy]

@@ -5,9 +5,10 @@
 * every marker and every code tag names a catalogued id;
 * every quoted sentence is in the pinned spec text, and every normative word of that text falls
   inside a catalogued or a NOT_CATALOGUED sentence (the walk is complete);
-* spec_notes/requirements.md is what ``python -m anytls_ref.spec --markdown`` writes now.
+* spec_notes/requirements.md is what ``python -m anytls_ref.tools.spec_report --markdown``
+  writes now.
 
-Markers are found by reading the test files (anytls_ref.spec_report), not from this pytest
+Markers are found by reading the test files (anytls_ref.tools.spec_report), not from this pytest
 run's items, so the answer is the same when only this file runs.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from anytls_ref import spec_report
+from anytls_ref.tools import spec_report
 from anytls_ref.spec import (
     BY_ID,
     LEVELS,
@@ -70,7 +71,7 @@ def test_requirements_md_is_up_to_date(links):
     path = ROOT / spec_report.OUTPUT
     current = path.read_text(encoding="utf-8") if path.exists() else ""
     assert current == spec_report.render_markdown(links), (
-        f"{spec_report.OUTPUT} is stale: run  python -m anytls_ref.spec --markdown")
+        f"{spec_report.OUTPUT} is stale: run  python -m anytls_ref.tools.spec_report --markdown")
 
 
 # ---- the catalogue itself ----------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Version negotiation against simulated older peers (spec "Protocol Version 2", "Compatibility
 Strategy": "Add automated tests ... that simulate older peers").
 
-Our Server with each scripted client (anytls_ref/probe/rawpeer.ScriptedClient, versions 1, 2,
-3) and our Client with each scripted server (RawServer, versions 1, 2, 3). The version-2
+Our Server with each scripted client (anytls_ref/probe/rawclient.ScriptedClient, versions 1,
+2, 3) and our Client with each scripted server (RawServer, versions 1, 2, 3). The version-2
 features — cmdServerSettings, cmdSYNACK, the client's 3 s SYNACK watchdog — must be on exactly
 when both sides speak version 2 or newer:
 
@@ -20,8 +20,9 @@ from anytls_ref.net.client import Client, ClientConfig
 from anytls_ref.version import SYNACK_WATCHDOG
 from anytls_ref.net.server import Server, ServerConfig
 from anytls_ref.errors import StreamOpenError
-from anytls_ref.probe.rawpeer import (ExpectationFailed, RawServer, ScriptedClient, eventually,
-                                     frame)
+from anytls_ref.probe.rawclient import ScriptedClient
+from anytls_ref.probe.rawserver import RawServer
+from anytls_ref.probe.scripting import ExpectationFailed, eventually, frame
 from anytls_ref.settings import ClientSettings
 from anytls_ref.socksaddr import SocksAddr
 from anytls_ref.version import PROTOCOL_VERSION

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 
 from anytls_ref.net.workers import Workers
-from anytls_ref.probe.rawpeer import eventually
+from anytls_ref.probe.scripting import eventually
 
 
 def run_and_wait(workers: Workers, name: str) -> threading.Thread:
@@ -43,9 +45,13 @@ def test_a_finished_thread_runs_the_next_task_under_the_new_name():
     assert not first.is_alive()
 
 
-def start_blocked_tasks(workers: Workers, count: int, release: threading.Event
-                        ) -> set[threading.Thread]:
-    """Spawn ``count`` tasks that wait for ``release``; return their threads once all run."""
+@contextlib.contextmanager
+def blocked_tasks(count: int, **config) -> Iterator[tuple[set[threading.Thread], threading.Event]]:
+    """Workers(**config) running ``count`` tasks that wait for the Event yielded with their
+    threads (once all run). At the end they are released and the Workers closed, and every
+    one of those threads must have ended."""
+    workers = Workers("w", **config)
+    release = threading.Event()
     started = threading.Semaphore(0)
     threads: set[threading.Thread] = set()
     lock = threading.Lock()
@@ -56,23 +62,21 @@ def start_blocked_tasks(workers: Workers, count: int, release: threading.Event
         started.release()
         release.wait()
 
-    for i in range(count):
-        assert workers.spawn(task, f"t{i}")
-    for _ in range(count):
-        assert started.acquire(timeout=5)
-    return threads
-
-
-def test_tasks_running_at_once_each_have_their_own_thread():
-    workers = Workers("w", idle_timeout=30)
-    release = threading.Event()
     try:
-        threads = start_blocked_tasks(workers, 20, release)
-        assert len(threads) == 20
+        for i in range(count):
+            assert workers.spawn(task, f"t{i}")
+        for _ in range(count):
+            assert started.acquire(timeout=5)
+        yield threads, release
     finally:
         release.set()
         workers.close()
     assert not any(t.is_alive() for t in threads)
+
+
+def test_tasks_running_at_once_each_have_their_own_thread():
+    with blocked_tasks(20, idle_timeout=30) as (threads, _):
+        assert len(threads) == 20
 
 
 def test_an_idle_thread_exits_after_the_idle_timeout():
@@ -88,16 +92,9 @@ def test_an_idle_thread_exits_after_the_idle_timeout():
 
 
 def test_at_most_max_idle_threads_wait():
-    workers = Workers("w", idle_timeout=30, max_idle=2)
-    release = threading.Event()
-    try:
-        threads = start_blocked_tasks(workers, 5, release)
+    with blocked_tasks(5, idle_timeout=30, max_idle=2) as (threads, release):
         release.set()
         eventually(lambda: sum(t.is_alive() for t in threads) == 2, timeout=5)
-    finally:
-        release.set()
-        workers.close()
-    assert not any(t.is_alive() for t in threads)
 
 
 def test_close_refuses_new_tasks_and_joins_waiting_threads():

@@ -8,11 +8,11 @@ everything. Only 127.0.0.1 is used.
 from __future__ import annotations
 
 import http.server
-import socket
-import struct
 import threading
 import time
 import urllib.request
+
+from .socks_client import socks5_connect
 
 PAGE = b"<html><body><h1>Hello through anytls</h1></body></html>\n"
 
@@ -30,14 +30,8 @@ class _Site(http.server.BaseHTTPRequestHandler):
 
 
 def socks5_get(proxy: tuple[str, int], target: tuple[str, int]) -> bytes:
-    """A tiny SOCKS5 CONNECT + HTTP GET with the stdlib (the tests use PySocks)."""
-    with socket.create_connection(proxy, timeout=10) as s:
-        s.sendall(b"\x05\x01\x00")
-        assert s.recv(2) == b"\x05\x00", "SOCKS5 method refused"
-        s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(target[0]) + struct.pack(">H", target[1]))
-        reply = s.recv(10)
-        if reply[1] != 0:
-            raise RuntimeError(f"SOCKS5 CONNECT failed with code {reply[1]}")
+    """An HTTP GET through the SOCKS5 proxy at ``proxy``, the whole response."""
+    with socks5_connect(proxy, target, timeout=10) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
         data = b""
         while chunk := s.recv(65536):

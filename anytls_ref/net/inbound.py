@@ -18,13 +18,14 @@ import struct
 import time
 
 from ..errors import AnyTLSError, Reason, StreamOpenError
-from ..rules import fin_linger
+from ..reuse import fin_linger
 from ..socksaddr import SocksAddr, encode_socksaddr
 from .client import Client
 from .httpproxy import REASONS, BadRequest, parse_head, read_request, response
 from .listener import ThreadedListener
-from .relay import recv_exactly as _recv_exactly
-from .relay import relay_stream, set_nodelay
+from .relay import relay_stream
+from .sockutil import recv_exactly as _recv_exactly
+from .sockutil import set_nodelay
 from .stream import Stream
 from .udp import UdpAssociation
 

@@ -13,10 +13,10 @@ import mmap
 import select
 import socket
 import threading
-from typing import Callable
 
-from ..errors import AnyTLSError, ConnectionClosed
+from ..errors import AnyTLSError
 from ..frame import HEADER_SIZE
+from .sockutil import shutdown_quietly
 from .stream import Stream
 from .tls import ThreadSafeTLS
 
@@ -27,40 +27,6 @@ COPY_SIZE = 1 << 16
 #: Data per cmdPSH the relay sends: header + data fill exactly four full TLS records (16 KiB
 #: each), so no write ends in a runt record, and it stays under the 65535-byte frame limit.
 PSH_DATA_SIZE = 4 * (1 << 14) - HEADER_SIZE
-
-
-
-def recv_exactly(sock: socket.socket, n: int, *,
-                 error: Callable[[str], Exception] = ConnectionClosed, what: str = "") -> bytes:
-    """Exactly ``n`` bytes from ``sock``; ``error(message)`` is raised if it closes first."""
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise error(f"connection closed after {len(data)} of {n} bytes{what}")
-        data += chunk
-    return data
-
-
-def set_nodelay(sock: socket.socket) -> None:
-    """Small writes (a SOCKS reply, a SYNACK) must not wait ~40 ms for a delayed ACK."""
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except OSError:
-        pass
-
-
-def _shutdown(sock: socket.socket | ThreadSafeTLS, how: int = socket.SHUT_RDWR) -> None:
-    """Wake any thread blocked on ``sock`` (or, with SHUT_WR, only send EOF). For a TLS socket
-    this is the plain socket's shutdown: SSLSocket.shutdown would drop its TLS state under a
-    thread still reading it."""
-    try:
-        if isinstance(sock, socket.socket):
-            socket.socket.shutdown(sock, how)
-        else:
-            sock.shutdown(how)  # ThreadSafeTLS: the plain socket's, too
-    except OSError:
-        pass
 
 
 def _wait_for_hangup(sock: socket.socket | ThreadSafeTLS) -> None:
@@ -106,7 +72,7 @@ def relay_stream(stream: Stream, sock: socket.socket, *, name: str,
         if at_eof and linger is not None:
             stream.finish()
             peer_fin = stream.wait_closed(linger)
-        _shutdown(sock)  # both directions of the socket end now
+        shutdown_quietly(sock)  # both directions of the socket end now
         stream.close()  # FIN, unless the stream is over on the wire already
     return peer_fin
 
@@ -138,7 +104,8 @@ def relay_sockets(a: socket.socket | ThreadSafeTLS, b: socket.socket, *, name: s
             log.debug("%s: copy ended: %s", name, exc)
         finally:
             if at_eof:
-                _shutdown(dst, socket.SHUT_WR)  # pass the EOF on; the other direction goes on
+                # pass the EOF on; the other direction goes on
+                shutdown_quietly(dst, socket.SHUT_WR)
                 with lock:
                     copying -= 1
                     last = copying == 0
@@ -148,8 +115,8 @@ def relay_sockets(a: socket.socket | ThreadSafeTLS, b: socket.socket, *, name: s
                     # the TLS socket so) must still end the relay: wait for either, then wake
                     # the other direction below.
                     _wait_for_hangup(src)
-            _shutdown(src)
-            _shutdown(dst)
+            shutdown_quietly(src)
+            shutdown_quietly(dst)
 
     helper = threading.Thread(target=copy, args=(b, a), name=f"{name}-back")
     helper.start()

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from ..auth import check_auth, password_hash
+from ..config.links import format_link
+from ..config.model import User
+from ..config.pin import format_fingerprint
 from ..effects import CloseSession, OpenStream
 from ..errors import AnyTLSError, AuthenticationError, ConnectionClosed
 from ..frame import NEED_DATA
@@ -24,11 +27,12 @@ from ..rules import ServerRules
 from ..socksaddr import SocksAddr, decode_socksaddr
 from ..uot import UOT_LEGACY_MAGIC, UOT_V2_MAGIC
 from .listener import ThreadedListener
-from .relay import relay_sockets, relay_stream, set_nodelay
+from .relay import relay_sockets, relay_stream
+from .sockutil import set_nodelay
 from .session import Session, SessionEnded
 from .stats import Counters
 from .stream import Stream
-from .tls import ThreadSafeTLS, server_context
+from .tls import ThreadSafeTLS, leaf_fingerprint, server_identity
 from .trace import Tracer
 from .udp import serve_uot
 
@@ -36,12 +40,15 @@ log = logging.getLogger("anytls_ref.server")
 
 #: The first read of the authentication: Go servers read one TLS record (at most 16 KiB).
 FIRST_READ_SIZE = 1 << 14
+#: the name the log gives the user of ``ServerConfig.password``
+DEFAULT_USER = "default"
 
 
 @dataclass
 class ServerConfig:
     listen: tuple[str, int]
-    password: str
+    #: the password of the user named DEFAULT_USER ("" when ``users`` are all there are)
+    password: str = ""
     cert_file: str | None = None
     key_file: str | None = None
     padding_scheme: bytes = DEFAULT_SCHEME
@@ -51,6 +58,9 @@ class ServerConfig:
     dial_timeout: float = 10.0  #: connecting to a stream's target
     address_timeout: float = 30.0  #: waiting for a new stream's target address
     trace: bool = False
+    #: more users, each with a password of its own: each session's log line names its user
+    #: (decisions.md D44)
+    users: tuple[User, ...] = ()
 
 
 @dataclass
@@ -198,8 +208,14 @@ class Server(ThreadedListener):
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.scheme: PaddingScheme = parse_scheme(config.padding_scheme)
-        self.password_hash = password_hash(config.password)
-        self.ssl_context = server_context(config.cert_file, config.key_file)
+        users = ((User(DEFAULT_USER, config.password),) if config.password else ()) + config.users
+        if not users:
+            raise ValueError("the server needs a password or users")
+        self.user_names = [user.name for user in users]
+        self.password_hashes = [password_hash(user.password) for user in users]
+        self.ssl_context, self.certificate_pem = server_identity(config.cert_file, config.key_file)
+        #: SHA-256 of the certificate's leaf: what a client's --pin names
+        self.fingerprint = leaf_fingerprint(self.certificate_pem)
         self.stats = ServerStats()
         self._sessions: set[ServerSession] = set()
         super().__init__(config.listen)
@@ -207,6 +223,15 @@ class Server(ThreadedListener):
     def start(self) -> None:
         super().start()
         log.info("anytls server listening on %s:%d", *self.address)
+        fingerprint = format_fingerprint(self.fingerprint)
+        log.info("certificate sha256 %s (%s)", fingerprint,
+                 self.config.cert_file or "self-signed, made at start")
+        host = self.config.listen[0] if self.config.listen[0] not in ("", "0.0.0.0", "::") \
+            else "HOST"
+        log.info("clients: --pin %s, or the share link %s with PASSWORD%s filled in "
+                 "(anytls-ref link prints it whole)", fingerprint,
+                 format_link(host, self.address[1], "PASSWORD", pin=self.fingerprint),
+                 " and HOST" if host == "HOST" else "")
 
     def on_accept(self) -> None:
         self.stats.add(connections=1)
@@ -238,7 +263,7 @@ class Server(ThreadedListener):
         try:
             first = tls.recv(FIRST_READ_SIZE)
             received = first
-            request = check_auth(received, self.password_hash)
+            request = check_auth(received, self.password_hashes)
             while request is NEED_DATA:
                 # the whole hash matched; its padding0 length came in a record of its own
                 # (anytls-rs writes them apart; decisions.md D5)
@@ -246,7 +271,7 @@ class Server(ThreadedListener):
                 if not chunk:
                     raise ConnectionClosed("closed before the padding0 length")
                 received += chunk
-                request = check_auth(received, self.password_hash)
+                request = check_auth(received, self.password_hashes)
             missing = request.padding0_missing
             # [AUTH-SERVER-VERIFY] "Read the first data packet, verify the authentication
             # request (including completely reading padding0)."
@@ -277,7 +302,7 @@ class Server(ThreadedListener):
                 return
             self._sessions.add(session)
         self.stats.add(sessions=1)
-        log.debug("%s from %s: authenticated", label, peer[0])
+        log.info("%s from %s: user %s", label, peer[0], self.user_names[request.user])
         if session.tracer:
             session.tracer.auth_in(label, request.padding0_length)
         try:

@@ -22,17 +22,8 @@ import threading
 
 from ..effects import CloseSession, Note, Send, StreamClosed, StreamData, StreamFinished
 from ..errors import AnyTLSError, ConnectionClosed, Reason
-from ..frame import (
-    FRAME_HEADER,
-    HEADER_SIZE,
-    MAX_DATA,
-    NEED_DATA,
-    Command,
-    Frame,
-    FrameDecoder,
-    encode_psh,
-    frame_psh_in_place,
-)
+from ..frame import (FRAME_HEADER, HEADER_SIZE, MAX_DATA, NEED_DATA, Command, Frame, FrameDecoder,
+                     encode_psh, frame_psh_in_place)
 from ..padding import Padder
 from ..rules import ClientRules, ServerRules
 from .stream import Stream

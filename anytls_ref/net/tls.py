@@ -1,13 +1,16 @@
 """TLS contexts: the server's (its own certificate, or a fresh self-signed one) and the client's.
 
 "The anytls protocol parameters do not include TLS parameters" — these are ours: TLS 1.2 or
-newer; the client verifies the server's certificate unless told ``--insecure``.
+newer; the client verifies the server's certificate unless told ``--insecure``, or checks its
+pin instead (``--pin``: the SHA-256 of the server's leaf certificate, decisions.md D45), and
+offers the ALPN protocols a share link or config names.
 """
 
 from __future__ import annotations
 
 import datetime
 import errno
+import hashlib
 import ipaddress
 import os
 import select
@@ -22,6 +25,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from ..config.pin import format_fingerprint
 
 
 def self_signed_pem(common_name: str = "localhost") -> tuple[bytes, bytes]:
@@ -69,6 +74,12 @@ def write_self_signed(directory: str, common_name: str = "localhost") -> tuple[s
 
 def server_context(cert_file: str | None = None, key_file: str | None = None) -> ssl.SSLContext:
     """Server context; without files, a self-signed certificate made now (like anytls-go)."""
+    return server_identity(cert_file, key_file)[0]
+
+
+def server_identity(cert_file: str | None = None,
+                    key_file: str | None = None) -> tuple[ssl.SSLContext, bytes]:
+    """The server context and the certificate it presents (PEM, as in the file or made now)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     # A peer's TCP FIN without close_notify reads as a plain EOF instead of a fatal error that
@@ -80,20 +91,77 @@ def server_context(cert_file: str | None = None, key_file: str | None = None) ->
     ctx.num_tickets = 1
     if cert_file:
         ctx.load_cert_chain(cert_file, key_file)
+        with open(cert_file, "rb") as f:
+            cert_pem = f.read()
     else:
         with tempfile.TemporaryDirectory(prefix="anytls-ref-cert-") as tmp:
-            ctx.load_cert_chain(*write_self_signed(tmp))
-    return ctx
+            cert_path, key_path = write_self_signed(tmp)
+            ctx.load_cert_chain(cert_path, key_path)
+            with open(cert_path, "rb") as f:
+                cert_pem = f.read()
+    return ctx, cert_pem
 
 
-def client_context(*, insecure: bool = False, ca_file: str | None = None) -> ssl.SSLContext:
-    """Client context: verifies against the system CAs or ``ca_file`` unless ``insecure``."""
+def leaf_fingerprint(cert_pem: bytes) -> bytes:
+    """SHA-256 of the first certificate in ``cert_pem`` (the leaf): what ``--pin`` names."""
+    pem = cert_pem.decode("ascii", "replace")
+    end_marker = "-----END CERTIFICATE-----"
+    first = pem[pem.index("-----BEGIN CERTIFICATE-----"):pem.index(end_marker) + len(end_marker)]
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(first)).digest()
+
+
+def client_context(*, insecure: bool = False, ca_file: str | None = None,
+                   pin: bytes | None = None, alpn: tuple[str, ...] = ()) -> ssl.SSLContext:
+    """Client context: verifies against the system CAs or ``ca_file`` unless ``insecure``.
+
+    With a ``pin`` and no ``ca_file`` the chain is not verified: ``connect_tls`` checks the
+    leaf certificate's SHA-256 instead, which is what a pin of a self-signed certificate needs.
+    """
     ctx = ssl.create_default_context(cafile=ca_file)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    if insecure:
+    if insecure or (pin is not None and ca_file is None):
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
     return ctx
+
+
+class CertificateError(ssl.SSLCertVerificationError):
+    """The server's certificate is not trusted: the message says what to add."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(1, message)  # (errno, strerror): str() is then the message alone
+
+
+class PinMismatchError(CertificateError):
+    """The server's leaf certificate is not the one ``--pin`` names."""
+
+
+#: what the client's certificate error says to add (the server logs its fingerprint at start)
+TRUST_HINT = ("add --pin SHA256 (the fingerprint the server logs at start), --ca FILE, or "
+              "--insecure")
+
+
+def connect_tls(ctx: ssl.SSLContext, raw: socket.socket, server_hostname: str,
+                session: ssl.SSLSession | None = None, pin: bytes | None = None) -> ssl.SSLSocket:
+    """The client's TLS handshake on ``raw``, then the pin check, before any byte of anytls.
+
+    A certificate the context does not trust fails with a message that says what to add; a pin
+    that does not match fails with one line naming both fingerprints.
+    """
+    try:
+        tls = ctx.wrap_socket(raw, server_hostname=server_hostname, session=session)
+    except ssl.SSLCertVerificationError as exc:
+        raise CertificateError(f"certificate verify failed ({exc.verify_message or exc}): "
+                               f"{TRUST_HINT}") from None
+    if pin is not None:
+        got = hashlib.sha256(tls.getpeercert(binary_form=True) or b"").digest()
+        if got != pin:
+            tls.close()
+            raise PinMismatchError(f"server certificate sha256 {format_fingerprint(got)} is not "
+                                   f"the pinned {format_fingerprint(pin)}")
+    return tls
 
 
 T = TypeVar("T")
@@ -197,3 +265,19 @@ class ThreadSafeTLS:
     def shutdown(self, how: int = socket.SHUT_RDWR) -> None:
         """The plain socket's shutdown (no SSL call): wakes every thread waiting on it."""
         socket.socket.shutdown(self.sock, how)
+
+
+def peer_certificate(address: tuple[str, int], server_hostname: str,
+                     timeout: float = 10.0) -> tuple[bytes, bool]:
+    """SHA-256 of the certificate a TLS server presents, and whether this machine's CAs trust
+    it for ``server_hostname`` (``anytls-ref link``: a trusted certificate needs no pin)."""
+    checks = (client_context(), client_context(insecure=True))
+    for trusted, ctx in zip((True, False), checks):
+        with socket.create_connection(address, timeout=timeout) as raw:
+            try:
+                with ctx.wrap_socket(raw, server_hostname=server_hostname) as tls:
+                    der = tls.getpeercert(binary_form=True) or b""
+                    return hashlib.sha256(der).digest(), trusted
+            except ssl.SSLCertVerificationError:
+                continue
+    raise ssl.SSLError("no certificate")  # unreachable: the second context verifies nothing

@@ -27,6 +27,7 @@ from ..frame import NEED_DATA
 from ..socksaddr import SocksAddr, decode_socksaddr, encode_socksaddr
 from ..uot import (UOT_LEGACY_MAGIC, UotRequest, decode_packet, decode_uot_request,
                    encode_packet, encode_uot_request, UOT_V2_MAGIC)
+from .sockutil import shutdown_quietly
 from .stream import Stream
 
 log = logging.getLogger("anytls_ref.udp")
@@ -189,10 +190,7 @@ def _relay_uot(stream: Stream, udp: socket.socket, resolver: _Resolver, connect:
     finally:
         closing.set()
         stream.close()
-        try:
-            udp.shutdown(socket.SHUT_RDWR)  # wakes recvfrom (Linux, even unconnected)
-        except OSError:
-            pass
+        shutdown_quietly(udp)  # wakes recvfrom (Linux, even unconnected)
         helper.join()
         udp.close()
 
@@ -290,10 +288,7 @@ class UdpAssociation:
         self._closing.set()
         if self._stream is not None:
             self._stream.close()
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        shutdown_quietly(self.sock)
         self._thread.join()
         if self._downlink_thread is not None:
             self._downlink_thread.join()

@@ -19,9 +19,11 @@ import sys
 import time
 from collections.abc import Callable
 
-from .client_probe import PROBE_SCHEME, ClientProbe
+from .client_probe import ClientProbe
+from .client_script import PROBE_SCHEME
 from .report import CheckResult, as_json, counts, exit_code, table
-from .server_probe import CHECKS, DEFAULT_TARGET_HOST, ServerProbe
+from .server_checks import CHECKS
+from .server_probe import DEFAULT_TARGET_HOST, ServerProbe
 
 
 def _seconds(text: str) -> float:

@@ -13,6 +13,7 @@ their section directly.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from tabulate import tabulate
@@ -42,6 +43,33 @@ def section_of(requirement: str | None, section: str | None) -> str:
     if section is None:
         raise ValueError("a check needs a requirement id or a section")
     return section
+
+
+@dataclass(frozen=True)
+class Check:
+    """One registered check: its name, what it tests, and the function that judges."""
+
+    name: str
+    requirement: str | None
+    section: str
+    run: Callable[..., tuple[str, str]]  #: → (PASS/FAIL/INFO, detail)
+
+
+def registrar(checks: list[Check]) -> Callable:
+    """The decorator that appends a check to ``checks`` (they run in that order):
+
+        CHECKS: list[Check] = []
+        check = registrar(CHECKS)
+
+        @check("heartbeat", "SESS-HEART-RESPOND")      # a catalogued requirement, or
+        @check("frame-64k", section="Client › Session")  # a section the catalogue omits
+    """
+    def check(name: str, requirement: str | None = None, section: str | None = None):
+        def register(func: Callable[..., tuple[str, str]]) -> Callable[..., tuple[str, str]]:
+            checks.append(Check(name, requirement, section_of(requirement, section), func))
+            return func
+        return register
+    return check
 
 
 def table(results: list[CheckResult], *, tablefmt: str = "simple") -> str:

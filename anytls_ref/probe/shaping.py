@@ -34,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..frame import FRAME_HEADER, HEADER_SIZE, Command
-from ..padding import PaddingScheme, SizeRange
+from ..padding import PaddingScheme
 
 
 @dataclass(frozen=True, slots=True)

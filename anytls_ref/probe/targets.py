@@ -3,8 +3,8 @@
 ``probe server`` needs somewhere for the server under test to connect: an ``EchoServer``
 (streams that must work) and a ``refused_port`` (a stream whose dial must fail), both on
 127.0.0.1 unless ``--target-host`` names an address of this machine the server can reach. They
-live in the package because the probe needs them at run time; interop/targets.py re-exports them
-next to the HTTP and UDP targets only tests use.
+live in the package because the probe needs them at run time; the HTTP and UDP targets only
+tests and the interop suite use are in interop/targets.py.
 
 The echo server is a ThreadedListener: a thread per connection, and ``close()`` stops
 accepting, wakes every connection and joins every thread it started.

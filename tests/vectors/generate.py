@@ -17,7 +17,7 @@ import random
 import sys
 from pathlib import Path
 
-from anytls_ref import errors
+from anytls_ref import errors, uot
 from anytls_ref.auth import check_auth, encode_auth, password_hash
 from anytls_ref.frame import FRAME_HEADER, NEED_DATA, Command, FrameDecoder, encode_frame, encode_psh
 from anytls_ref.padding import (
@@ -30,13 +30,6 @@ from anytls_ref.padding import (
 )
 from anytls_ref.settings import ClientSettings, ServerSettings
 from anytls_ref.socksaddr import SocksAddr, decode_socksaddr, encode_socksaddr
-from anytls_ref.uot import (
-    UotRequest,
-    decode_packet,
-    decode_uot_request,
-    encode_packet,
-    encode_uot_request,
-)
 
 HERE = Path(__file__).resolve().parent
 FILES = ("auth.json", "frames.json", "settings.json", "padding_plan.json", "socksaddr.json",
@@ -65,19 +58,17 @@ def error_name(call) -> str | None:
 
 
 def auth_vectors() -> dict:
-    requests = []
-    for name, password, padding0 in [
+    requests = [{
+        "name": name,
+        "password": password,
+        "password_sha256": password_hash(password).hex(),
+        "padding0_length": padding0,
+        "request": encode_auth(password_hash(password), padding0).hex(),
+    } for name, password, padding0 in [
         ("default padding0 (30)", "password", 30),
         ("no padding0", "password", 0),
         ("utf-8 password", "pässwörd 密码", 5),
-    ]:
-        requests.append({
-            "name": name,
-            "password": password,
-            "password_sha256": password_hash(password).hex(),
-            "padding0_length": padding0,
-            "request": encode_auth(password_hash(password), padding0).hex(),
-        })
+    ]]
     good = password_hash("password")
     settings = encode_frame(Command.SETTINGS, 0, b"v=2")
     checks = []
@@ -322,16 +313,15 @@ def padding_vectors() -> dict:
 
 
 def socksaddr_vectors() -> dict:
-    round_trip = []
-    for name, host, port in [
-        ("IPv4", "192.0.2.1", 443),
-        ("IPv6", "2001:db8::1", 80),
-        ("domain", "example.com", 8080),
-        ("UoT v2 magic", "sp.v2.udp-over-tcp.arpa", 0),
-        ("port 65535", "10.0.0.1", 65535),
-    ]:
-        round_trip.append({"name": name, "host": host, "port": port,
-                           "wire": encode_socksaddr(SocksAddr(host, port)).hex()})
+    round_trip = [{"name": name, "host": host, "port": port,
+                   "wire": encode_socksaddr(SocksAddr(host, port)).hex()}
+                  for name, host, port in [
+                      ("IPv4", "192.0.2.1", 443),
+                      ("IPv6", "2001:db8::1", 80),
+                      ("domain", "example.com", 8080),
+                      ("UoT v2 magic", "sp.v2.udp-over-tcp.arpa", 0),
+                      ("port 65535", "10.0.0.1", 65535),
+                  ]]
     decode = []
     for name, wire in [
         ("IPv4-mapped IPv6 is unwrapped", "04 00000000000000000000ffffc0000201 01bb"),
@@ -365,9 +355,9 @@ def uot_vectors() -> dict:
         ("address mode, IPv4 destination", False, "192.0.2.1"),
         ("connect mode, domain destination", True, "dns.example"),
     ]:
-        request = UotRequest(connect, SocksAddr(host, 53))
+        request = uot.UotRequest(connect, SocksAddr(host, 53))
         requests.append({"name": name, "is_connect": connect, "host": host, "port": 53,
-                         "wire": encode_uot_request(request).hex()})
+                         "wire": uot.encode_uot_request(request).hex()})
     packets = []
     for name, host, payload in [
         ("address mode IPv4 (family 00)", "192.0.2.1", b"query"),
@@ -379,12 +369,12 @@ def uot_vectors() -> dict:
         addr = SocksAddr(host, 53) if host else None
         packets.append({"name": name, "connect": host is None, "host": host,
                         "port": 53 if host else None, "payload": payload.hex(),
-                        "wire": encode_packet(payload, addr).hex()})
+                        "wire": uot.encode_packet(payload, addr).hex()})
     decode = []
     for name, wire in [("IPv4-mapped IPv6 source is unwrapped",
                         "01 00000000000000000000ffffc0000201 0035 0001 78")]:
         raw = bytes.fromhex(wire)
-        addr, payload, used = decode_packet(raw, connect=False)
+        addr, payload, used = uot.decode_packet(raw, connect=False)
         decode.append({"name": name, "connect": False, "wire": raw.hex(), "host": addr.host,
                        "port": addr.port, "payload": payload.hex(), "consumed": used})
     errors_ = []
@@ -394,8 +384,8 @@ def uot_vectors() -> dict:
         ("packet with an empty domain", "packet", "02 00 0035 0000"),
     ]:
         raw = bytes.fromhex(wire)
-        call = ((lambda: decode_uot_request(raw)) if kind == "request"
-                else (lambda: decode_packet(raw, connect=False)))
+        call = ((lambda: uot.decode_uot_request(raw)) if kind == "request"
+                else (lambda: uot.decode_packet(raw, connect=False)))
         errors_.append({"name": name, "kind": kind, "wire": raw.hex(), "error": error_name(call)})
     return {"requests": requests, "packets": packets, "decode": decode, "errors": errors_}
 

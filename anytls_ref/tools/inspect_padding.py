@@ -1,7 +1,8 @@
-"""anytls_ref.inspect_padding — spec "paddingScheme specific meaning and implementation", shown.
+"""anytls_ref.tools.inspect_padding — spec "paddingScheme specific meaning and implementation"
+shown: ``anytls-ref padding`` explains a padding scheme without a network.
 
-Theory of operation: ``anytls-ref padding`` explains a padding scheme without a network. It
-prints the scheme's md5 (what cmdSettings carries as ``padding-md5``) and ``stop``, then
+Theory of operation: it prints the scheme's md5 (what cmdSettings carries as ``padding-md5``)
+and ``stop``, then
 
 * a table of every packet line, one row per entry: each range ``a-b`` is one TLS record whose
   size is drawn from [a, b) (``a`` exactly when a = b), each ``c`` a check mark where the write
@@ -23,9 +24,9 @@ from typing import TextIO
 
 from tabulate import tabulate
 
-from .auth import AUTH_OVERHEAD
-from .frame import HEADER_SIZE
-from .padding import CHECK, PaddingScheme, RandomSource, SizeRange, plan_packet, split_write
+from ..auth import AUTH_OVERHEAD
+from ..frame import HEADER_SIZE
+from ..padding import CHECK, PaddingScheme, RandomSource, SizeRange, plan_packet, split_write
 
 #: What each packet is on a client session (spec: "Packet 1 should include: cmdSettings and the
 #: first Stream's cmdSYN + cmdPSH(proxy target address)", "Packet 2 should be the first data
@@ -188,7 +189,8 @@ def simulation_table(records: list[SimRecord]) -> str:
 def report(scheme: PaddingScheme, *, name: str, samples: int, seed: int, rng: RandomSource,
            simulate_bytes: int | None = None, out: TextIO | None = None) -> None:
     """Print the whole report for ``scheme`` (``name`` says where it came from)."""
-    out = out or sys.stdout
+    if out is None:
+        out = sys.stdout
     stop_text = (f"{scheme.stop} (packets 0..{scheme.stop - 1} are shaped)" if scheme.stop
                  else "0 (nothing is shaped)")
     print(f"padding scheme: {name} ({len(scheme.raw)} bytes)", file=out)

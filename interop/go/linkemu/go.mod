@@ -1,0 +1,3 @@
+module anytlsref.invalid/interop/linkemu
+
+go 1.24.0
