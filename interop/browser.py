@@ -84,6 +84,15 @@ def small_png(seed: int, size: int = 24) -> bytes:
             + chunk(b"IEND", b""))
 
 
+class _Origin(http.server.ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a server that dials a load's streams in one
+    # burst overflows it, and each dropped SYN is retried only after 1 s (a load 1 s slower by
+    # the origin's fault). Measured: with a backlog of 1, 4-13 overflows per load for the
+    # anytls-go pair (loads of 1.6-2.4 s instead of 0.8) against 0-2 for ours; with 5, none in
+    # 30 loads here (a loaded machine spreads the dials out).
+    request_queue_size = 1024
+
+
 class PageSite:
     """Two origins on 127.0.0.1 serving one page of ``images`` images, half from each.
     ``url(n)`` is the page's URL for load n. A context manager; ``close()`` joins every thread."""
@@ -120,7 +129,7 @@ class PageSite:
             def log_message(self, format: str, *args) -> None:  # quiet
                 pass
 
-        self._servers = [http.server.ThreadingHTTPServer((LOOPBACK, 0), Handler) for _ in "ab"]
+        self._servers = [_Origin((LOOPBACK, 0), Handler) for _ in "ab"]
         self.origins = [f"http://{LOOPBACK}:{s.server_address[1]}" for s in self._servers]
         self._threads = [threading.Thread(target=s.serve_forever, name=f"page-site-{i}")
                          for i, s in enumerate(self._servers)]
@@ -268,13 +277,20 @@ class Browser:
         self._profile = tempfile.TemporaryDirectory(prefix="anytls-bench-chromium-")
         argv = [executable, "--headless=new", "--no-sandbox", "--disable-gpu",
                 f"--user-data-dir={self._profile.name}", "--remote-debugging-port=0",
-                # nothing of its own on the network, so the proxy carries only the page
+                # as little of its own on the network as flags allow (the rest: below)
                 "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--disable-extensions",
                 "--disable-default-apps", "--mute-audio", "about:blank"]
         if socks_port is not None:
+            # Even with the flags above, Chromium fetches from named hosts of its own
+            # (accounts.google.com, update.googleapis.com, clients2.google.com: Debian's wrapper
+            # exports Google API keys), which would take streams and sessions of the pair from
+            # the page: they go direct instead, and the resolver rule fails them at once. The
+            # page's origins are 127.0.0.1, proxied since <-loopback> removes the built-in
+            # bypass for loopback.
             argv[1:1] = [f"--proxy-server=socks5://{LOOPBACK}:{socks_port}",
-                         "--proxy-bypass-list=<-loopback>"]
+                         "--proxy-bypass-list=<-loopback>;*.com;*.net;*.org",
+                         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
         log = open(log_path or os.devnull, "wb")
         # a session of its own: close() ends the renderers and helpers with it
         self.proc = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)

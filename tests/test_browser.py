@@ -4,13 +4,18 @@ installed (``make bench-deps``), a load through our own SOCKS5 proxy and a load 
 from __future__ import annotations
 
 import http.client
+import logging
 import re
 import zlib
 
 import pytest
 
+from anytls_ref.net.client import Client, ClientConfig
+from anytls_ref.net.inbound import ProxyInbound
 from interop import browser
-from interop.peers import free_port
+from interop.peers import LOOPBACK, free_port
+
+PASSWORD = "browser-test"
 
 
 def get(origin: str, path: str) -> http.client.HTTPResponse:
@@ -58,6 +63,21 @@ def test_a_page_loads_through_our_proxy(chromium_present, tmp_path):
     finally:
         browser.close_all(things)
     assert len(times) == 2 and all(t > 0 for t in times)
+
+
+def test_the_proxy_carries_the_page_and_nothing_else(chromium_present, make_server, caplog):
+    """Chromium's own requests (to Google's hosts) would share the pair's sessions with the
+    page: every stream our server opens is to one of the page's origins."""
+    caplog.set_level(logging.DEBUG, logger="anytls_ref.server")
+    server = make_server()
+    client = Client(ClientConfig(server=server.address, password=PASSWORD, insecure=True))
+    with ProxyInbound((LOOPBACK, 0), client) as proxy:
+        browser.page_loads(proxy.address[1], loads=1, warmup=1, images=4)
+    targets = [re.search(r"(?:dial|connected to) (\S+?):?\d*(?: failed|$)", r.getMessage())
+               for r in caplog.records if r.name == "anytls_ref.server"]
+    dialled = {m.group(1) for m in targets if m}
+    assert server.stats.streams >= 10
+    assert dialled == {LOOPBACK}
 
 
 def test_a_load_the_proxy_cannot_carry_is_an_error(chromium_present):
