@@ -1,6 +1,6 @@
 """Launchers for the real anytls implementations built by interop/peers.sh.
 
-Stdlib only. Each peer is one class that knows, for a peers folder (ANYTLS_PEERS_DIR, default
+The stdlib, and anytls_ref's SOCKS5 client for one readiness probe. Each peer is one class that knows, for a peers folder (ANYTLS_PEERS_DIR, default
 interop/.peers), whether it is installed and how to start it as a SERVER or a CLIENT on loopback.
 Starting writes any config/padding file into a work folder you pass in, sends stdout+stderr to a
 log file there (``proc.log_path``) and returns the ``subprocess.Popen``. Use ``wait_for_port`` to
@@ -161,7 +161,8 @@ def log_tail(proc: subprocess.Popen, lines: int = 30) -> str:
 def wait_for_port(host: str, port: int, timeout: float = 10.0,
                   proc: subprocess.Popen | None = None) -> None:
     """Wait until host:port accepts TCP (and, for a peer that opens its port before it can serve,
-    until its log shows ``proc.ready_line``). If proc exits first, fail with the end of its log."""
+    until its log shows ``proc.ready_line`` and its ``proc.ready_probe`` works). If proc exits
+    first, fail with the end of its log."""
     deadline = time.monotonic() + timeout
     while True:
         if proc is not None and proc.poll() is not None:
@@ -171,7 +172,11 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0,
             with socket.create_connection((host, port), timeout=0.5):
                 pass
             ready_line = getattr(proc, "ready_line", None)
-            if ready_line is None or ready_line in log_tail(proc, 200):
+            probe = getattr(proc, "ready_probe", None)
+            if ((ready_line is None or ready_line in log_tail(proc, 200))
+                    and (probe is None or probe.works(port))):
+                if probe is not None:
+                    probe.close()
                 return
         except OSError:
             pass
@@ -235,7 +240,8 @@ class Peer:
 
     def __init__(self, root: Path | str | None = None, debug: bool = False):
         self.root = Path(root) if root else peers_dir()
-        self.debug = debug
+        #: the peer logs at debug level (also with ANYTLS_PEER_DEBUG=1, for a failing case)
+        self.debug = debug or os.environ.get("ANYTLS_PEER_DEBUG") == "1"
 
     @property
     def home(self) -> Path:
@@ -337,6 +343,33 @@ class ConfigFilePeer(Peer):
         return self._run(f"{self.id}-client-{port}", path, workdir)
 
 
+class ReadyProbe:
+    """For a client that opens its port before it can carry a connection: a local port it is
+    told to reach directly (a config rule), so that a connection through it arrives here only
+    once the client works. The proxy's SOCKS5 success is no proof: mihomo answers it before its
+    tunnel sees the connection (and then drops it while the tunnel is not running); the
+    connection arriving at this listener is."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server((LOOPBACK, 0))
+        self._listener.settimeout(1.0)
+        self.port = self._listener.getsockname()[1]
+
+    def works(self, socks_port: int) -> bool:
+        from anytls_ref.net.socks_client import socks5_connect
+
+        try:
+            with socks5_connect((LOOPBACK, socks_port), (LOOPBACK, self.port), timeout=1.0):
+                arrived, _ = self._listener.accept()
+                arrived.close()
+        except OSError:  # reset, refused, or nothing arrived: the tunnel is not running yet
+            return False
+        return True
+
+    def close(self) -> None:
+        self._listener.close()
+
+
 class SingBox(ConfigFilePeer):
     id, version = "sing-box", "1.14.4"
     binaries = ("sing-box",)
@@ -399,9 +432,22 @@ class Mihomo(ConfigFilePeer):
         proc = _spawn(name, [str(self.bin("mihomo")), "-d", str(path.parent), "-f", str(path)],
                       workdir)
         # mihomo opens its listeners before its tunnel runs and drops connections until then
-        # (hub/executor/executor.go: updateListeners … loadProvider … tunnel.OnRunning); this
-        # line is logged by loadProvider, right before OnRunning
+        # (hub/executor/executor.go: updateListeners … loadProvider … runtime.GC() …
+        # tunnel.OnRunning); this line is logged by loadProvider, before OnRunning
         proc.ready_line = "Start initial compatible provider"  # type: ignore[attr-defined]
+        return proc
+
+    def start_client(self, workdir, port, server_port, password, sni="localhost",
+                     disable_reuse=False):
+        # the line above comes a GC before the tunnel runs: under load the first connection
+        # was still reset. A CONNECT that mihomo sends DIRECT (a rule for the probe's port)
+        # succeeds only once the tunnel runs; wait_for_port tries it.
+        self._check(disable_reuse=disable_reuse, role="client")
+        probe = ReadyProbe()
+        path = self.write_client_config(workdir, port, server_port, password, sni, disable_reuse,
+                                        direct_port=probe.port)
+        proc = self._run(f"{self.id}-client-{port}", path, workdir)
+        proc.ready_probe = probe  # type: ignore[attr-defined]
         return proc
 
     def write_server_config(self, workdir: Path, port: int, password: str,
@@ -424,16 +470,21 @@ class Mihomo(ConfigFilePeer):
                                   {"listeners": [listener], "rules": ["MATCH,DIRECT"]})
 
     def write_client_config(self, workdir: Path, port: int, server_port: int, password: str,
-                            sni: str = "localhost", disable_reuse: bool = False) -> Path:
-        """The config file start_client runs the client with (also read by anytls-ref -c)."""
+                            sni: str = "localhost", disable_reuse: bool = False,
+                            direct_port: int | None = None) -> Path:
+        """The config file start_client runs the client with (also read by anytls-ref -c);
+        ``direct_port``: connections to that local port go DIRECT (the ReadyProbe's)."""
         proxy = {"name": "anytls-out", "type": "anytls", "server": LOOPBACK, "port": server_port,
                  "password": password, "sni": sni, "skip-cert-verify": True, "udp": True,
                  "idle-session-check-interval": 30, "idle-session-timeout": 30,
                  "min-idle-session": 0}
         if disable_reuse:
             proxy["disable-reuse"] = True
+        rules = ["MATCH,anytls-out"]
+        if direct_port is not None:
+            rules.insert(0, f"DST-PORT,{direct_port},DIRECT")
         return self._write_config(f"{self.id}-client-{port}", workdir, {
-            "mixed-port": port, "proxies": [proxy], "rules": ["MATCH,anytls-out"]})
+            "mixed-port": port, "proxies": [proxy], "rules": rules})
 
 
 
