@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-pythons demo peers interop bench bench-deps vectors check-vectors fuzz clean
+.PHONY: test test-pythons demo peers interop bench bench-wan bench-browser bench-deps vectors \
+	check-vectors fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +55,15 @@ interop: $(STAMP) peers
 
 bench: $(STAMP) peers
 	$(PY) interop/bench.py
+
+# bench-wan: every pair again through the link emulator (20 and 100 ms, with and without a
+# 100 Mbit/s cap): first byte, 100 short requests, bulk through a 4 MiB window (interop/bench_wan.py)
+bench-wan: $(STAMP) peers
+	$(PY) interop/bench_wan.py
+
+# bench-browser: headless Chromium loading a page of 40 images through each pair at 0/20/100 ms
+bench-browser: $(STAMP) peers bench-deps
+	$(PY) interop/bench_wan.py --browser
 
 # bench-deps: what the bench needs beyond the venv and the peers: Chromium from Debian's packages
 # for the browser loads (interop/browser.py; as root). `make test` does not need it: the browser

@@ -69,7 +69,7 @@ OURS = "anytls_ref"
 BEFORE = "anytls_ref@before"
 #: our client with --wait-synack (answers SOCKS5 only after cmdSYNACK: the default before D34
 #: was revised)
-FAST = "anytls_ref+wait-synack"
+WAIT = "anytls_ref+wait-synack"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 #: (client, server) pairs of the bulk and latency parts, in run order
@@ -83,8 +83,8 @@ PAIRS = [
     ("anytls-go", "anytls-go"),
     (OURS, "anytls-go"),
     ("anytls-go", OURS),
-    (FAST, OURS),
-    (FAST, "anytls-go"),
+    (WAIT, OURS),
+    (WAIT, "anytls-go"),
 ]
 
 
@@ -113,6 +113,8 @@ class Setup:
     cert: Path
     key: Path
     before_tree: str | None = None
+    #: the sink/source every pair's streams go to (``direct`` connects to it)
+    target: tuple[str, int] = (LOOPBACK, 0)
 
 
 @dataclass
@@ -124,6 +126,10 @@ class Running:
     socks_port: int
     server_port: int
     procs: list[subprocess.Popen] = field(default_factory=list)
+    #: the link emulator between client and server (bench_wan.py), if any
+    link: object | None = None
+    #: ``direct`` through an emulator: where the bench connects instead of the target
+    direct_via: tuple[str, int] | None = None
 
     @property
     def name(self) -> str:
@@ -139,6 +145,8 @@ class Running:
     def stop(self) -> None:
         for proc in reversed(self.procs):
             stop(proc)
+        if self.link is not None:
+            self.link.close()
 
 
 def _ours_env(impl: str, setup: Setup) -> dict | None:
@@ -156,17 +164,23 @@ def start_server(impl: str, port: int, setup: Setup) -> subprocess.Popen:
 
 
 def start_client(impl: str, port: int, server_port: int, setup: Setup) -> subprocess.Popen:
-    if impl in (OURS, BEFORE, FAST):
+    if impl in (OURS, BEFORE, WAIT):
         return _py_spawn(f"ours-client-{port}", [
             "-m", "anytls_ref", "--log-level", "warning", "client", "-l", f"{LOOPBACK}:{port}",
             "-s", f"{LOOPBACK}:{server_port}", "-p", PASSWORD, "--insecure", "--sni", "localhost",
-            *(["--wait-synack"] if impl == FAST else [])], _ours_env(impl, setup))
+            *(["--wait-synack"] if impl == WAIT else [])], _ours_env(impl, setup))
     return peer_mod.get_peer(impl).start_client(WORK, port, server_port, PASSWORD)
 
 
-def start_pair(client: str, server: str, setup: Setup) -> Running:
+def start_pair(client: str, server: str, setup: Setup, link=None) -> Running:
+    """Start a pair; ``link(port)`` (bench_wan.py) puts a link emulator in front of the
+    server's port (for ``direct``, of the target's) and returns it."""
     if client == "direct":
-        return Running(client, server, 0, 0)
+        run = Running(client, server, 0, 0)
+        if link is not None:
+            run.link = link(setup.target[1])
+            run.direct_via = run.link.address
+        return run
     server_port, socks_port = free_port(), free_port()
     run = Running(client, server, socks_port, server_port)
     try:
@@ -177,12 +191,16 @@ def start_pair(client: str, server: str, setup: Setup) -> Running:
         else:
             run.procs.append(start_server(server, server_port, setup))
         wait_for_port(LOOPBACK, server_port, 15, run.procs[0])
+        reach = server_port
+        if link is not None:
+            run.link = link(server_port)
+            reach = run.link.address[1]
         if client == "tls-chain":
             run.procs.append(_py_spawn(f"tls-client-{socks_port}", [
                 PROCS, "--role", "tls-client", "--port", str(socks_port),
-                "--server-port", str(server_port)]))
+                "--server-port", str(reach)]))
         else:
-            run.procs.append(start_client(client, socks_port, server_port, setup))
+            run.procs.append(start_client(client, socks_port, reach, setup))
         wait_for_port(LOOPBACK, socks_port, 15, run.procs[1])
     except BaseException:
         run.stop()
@@ -221,7 +239,7 @@ def loadavg() -> float:
 def open_stream(run: Running, target: tuple[str, int], timeout: float = 30.0) -> socket.socket:
     """A TCP connection to ``target``: direct, or through the pair's SOCKS5 port."""
     if run.client == "direct":
-        sock = socket.create_connection(target, timeout=timeout)
+        sock = socket.create_connection(run.direct_via or target, timeout=timeout)
         set_nodelay(sock)
         return sock
     return socks5_connect((LOOPBACK, run.socks_port), target, timeout=timeout)
@@ -509,8 +527,8 @@ REFERENCES = {
     pair_name("sing-box", OURS): [pair_name("sing-box", "sing-box")],
     pair_name(OURS, "anytls-go"): [pair_name("anytls-go", "anytls-go")],
     pair_name("anytls-go", OURS): [pair_name("anytls-go", "anytls-go")],
-    pair_name(FAST, OURS): [pair_name("sing-box", "sing-box"), pair_name("anytls-go", "anytls-go")],
-    pair_name(FAST, "anytls-go"): [pair_name("anytls-go", "anytls-go")],
+    pair_name(WAIT, OURS): [pair_name("sing-box", "sing-box"), pair_name("anytls-go", "anytls-go")],
+    pair_name(WAIT, "anytls-go"): [pair_name("anytls-go", "anytls-go")],
 }
 
 
@@ -561,7 +579,7 @@ def main() -> int:
         if (BEFORE, BEFORE) not in pairs:
             pairs = [*pairs, (BEFORE, BEFORE)]
     missing = [impl for pair in pairs for impl in pair
-               if impl not in (OURS, BEFORE, FAST, "direct", "tls-chain")
+               if impl not in (OURS, BEFORE, WAIT, "direct", "tls-chain")
                and not peer_mod.get_peer(impl).installed()]
     if missing:
         log(f"skipping pairs with peers not installed ({', '.join(sorted(set(missing)))}; "
@@ -569,8 +587,8 @@ def main() -> int:
         pairs = [p for p in pairs if not set(p) & set(missing)]
 
     WORK.mkdir(parents=True, exist_ok=True)
-    setup = Setup(*make_cert(WORK), before_tree=before_tree)
     target_port = free_port()
+    setup = Setup(*make_cert(WORK), before_tree=before_tree, target=(LOOPBACK, target_port))
     target_proc = _py_spawn(f"target-{target_port}",
                             [PROCS, "--role", "target", "--port", str(target_port)])
     target = (LOOPBACK, target_port)
@@ -607,7 +625,7 @@ def main() -> int:
             for spec in args.concurrency_pairs.split(","):
                 pair = tuple(spec.split(":"))
                 if set(pair) & set(missing) or any(
-                        p not in (OURS, BEFORE, FAST) and not peer_mod.get_peer(p).installed()
+                        p not in (OURS, BEFORE, WAIT) and not peer_mod.get_peer(p).installed()
                         for p in pair):
                     continue
                 for n in levels:
