@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import math
 import sys
 from typing import NoReturn
 
@@ -36,6 +37,28 @@ def go_bool(text: str) -> bool:
     if value not in _GO_TRUE + _GO_FALSE:
         raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
     return value in _GO_TRUE
+
+
+def seconds(text: str) -> float:
+    """A flag's number of seconds: finite and 0 or more (``nan``, ``inf`` and ``-1`` are not)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds (0 or more)")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A flag's count: a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
 
 
 class StrictParser(argparse.ArgumentParser):

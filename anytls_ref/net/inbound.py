@@ -82,17 +82,20 @@ class ProtocolViolation(Exception):
 
 class LocalAuth:
     """``--local-auth USER:PASS``: who may use the local proxy port. SOCKS5 clients log in with
-    username/password (RFC 1929), HTTP clients with ``Proxy-Authorization: Basic``. Both parts
-    are compared in constant time."""
+    username/password (RFC 1929), HTTP clients with ``Proxy-Authorization: Basic``. More
+    users (``others``: (username, password) pairs) come from a config file's list. Every pair
+    is compared, each part in constant time."""
 
-    def __init__(self, username: str, password: str) -> None:
-        self._username = username.encode("utf-8")
-        self._password = password.encode("utf-8")
+    def __init__(self, username: str, password: str, *others: tuple[str, str]) -> None:
+        self._credentials = [(name.encode("utf-8"), secret.encode("utf-8"))
+                             for name, secret in ((username, password), *others)]
 
     def matches(self, username: bytes, password: bytes) -> bool:
-        # & rather than and: both comparisons always run
-        return (hmac.compare_digest(username, self._username)
-                & hmac.compare_digest(password, self._password))
+        # | and & rather than or and and: every comparison always runs
+        found = False
+        for name, secret in self._credentials:
+            found |= hmac.compare_digest(username, name) & hmac.compare_digest(password, secret)
+        return found
 
     def basic_matches(self, authorization: str | None) -> bool:
         """``Basic base64(user:pass)`` (RFC 7617) with the right credentials?"""
@@ -118,14 +121,14 @@ class ProxyInbound(ThreadedListener):
     thread_name = "anytls-in"
 
     def __init__(self, listen: tuple[str, int], client: Client, *,
-                 auth: LocalAuth | None = None) -> None:
-        super().__init__(listen)
+                 auth: LocalAuth | None = None, max_connections: int | None = None) -> None:
+        super().__init__(listen, max_connections=max_connections)
         self.client = client
         self.auth = auth
 
     def start(self) -> None:
         super().start()
-        log.info("SOCKS5/HTTP proxy listening on %s:%d", *self.address)
+        log.debug("SOCKS5/HTTP proxy listening on %s:%d", *self.address)
         if self.auth is None and not ipaddress.ip_address(self.address[0]).is_loopback:
             log.warning("the SOCKS5/HTTP port %s:%d is open to other machines without "
                         "--local-auth: anyone who reaches it can use your server",

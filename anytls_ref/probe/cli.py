@@ -19,19 +19,10 @@ import sys
 import time
 from collections.abc import Callable
 
+from ..config.argv import seconds
 from .client_probe import PROBE_SCHEME, ClientProbe
 from .report import CheckResult, as_json, counts, exit_code, table
 from .server_probe import CHECKS, DEFAULT_TARGET_HOST, ServerProbe
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
 
 
 def _target_host(text: str) -> str:
@@ -72,7 +63,7 @@ def add_probe_parser(sub) -> None:
                    help="scheme the probe server pushes (default: the probe's own)")
     c.add_argument("--socks", metavar="HOST:PORT",
                    help="the client's SOCKS5 port: the probe makes the traffic itself")
-    c.add_argument("--wait", type=_seconds, default=120.0, metavar="SECONDS",
+    c.add_argument("--wait", type=seconds, default=120.0, metavar="SECONDS",
                    help="without --socks, how long to wait for your requests (default 120)")
     c.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
