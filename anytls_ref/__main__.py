@@ -88,6 +88,14 @@ def checked_scheme(raw: bytes, what: str) -> bytes:
     return raw
 
 
+def identity_bytes(path: str, what: str) -> bytes:
+    """A certificate, key or CA file's bytes (read_bytes, in these files' older words for a
+    missing one)."""
+    if not os.path.lexists(path):
+        raise UsageError(f"{what} {path}: no such file")
+    return read_bytes(path, what)
+
+
 def server_identity_files(cert: str | None, key: str | None) -> tuple[str | None, str | None]:
     """The certificate and key files, checked so that any mistake is one line naming the file
     (net/tls.py check_server_files); a certificate clients will refuse is a warning."""
@@ -96,8 +104,8 @@ def server_identity_files(cert: str | None, key: str | None) -> tuple[str | None
     if cert is None or key is None:
         return cert, key
     try:
-        warnings = check_server_files(cert, read_bytes(cert, "certificate"),
-                                      key, read_bytes(key, "key"))
+        warnings = check_server_files(cert, identity_bytes(cert, "certificate"),
+                                      key, identity_bytes(key, "key"))
     except IdentityFileError as exc:
         raise UsageError(str(exc)) from None
     for warning in warnings:
@@ -111,7 +119,7 @@ def ca_file(path: str | None) -> str | None:
 
     if path is not None:
         try:
-            check_ca_file(path, read_bytes(path, "CA file"))
+            check_ca_file(path, identity_bytes(path, "CA file"))
         except IdentityFileError as exc:
             raise UsageError(str(exc)) from None
     return path
@@ -530,12 +538,8 @@ def run_padding(args) -> int:
         raise UsageError(f"--simulate takes 0..{MAX_SIMULATE} bytes")
     raw = read_scheme(args.scheme)  # strict: a bad line is an error naming it
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
-    try:
-        report(parse_scheme(raw, strict=True), name=args.scheme or "default",
-               samples=args.samples, seed=seed, rng=random.Random(seed),
-               simulate_bytes=args.simulate)
-    except BrokenPipeError:  # `anytls-ref padding | head`: the reader has seen enough
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    report(parse_scheme(raw, strict=True), name=args.scheme or "default",
+           samples=args.samples, seed=seed, rng=random.Random(seed), simulate_bytes=args.simulate)
     return 0
 
 
@@ -584,6 +588,13 @@ def serve(service, signals: StopSignals, grace: float, stop_line) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .tools.pipes import run_into_pipe
+
+    # `anytls-ref demo | head`: the reader's going ends the output quietly (tools/pipes.py)
+    return run_into_pipe(lambda: run(argv))
+
+
+def run(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         setup_logging(log_level(args))
@@ -605,9 +616,11 @@ def main(argv: list[str] | None = None) -> int:
             if "--log-level" not in (argv or sys.argv):
                 logging.getLogger().setLevel(logging.WARNING)  # keep the demo's story readable
             if args.trace:
+                from .tools.pipes import PipeHandler
+
                 trace_log = logging.getLogger("anytls_ref.trace")
                 trace_log.setLevel(logging.INFO)
-                handler = logging.StreamHandler(sys.stdout)
+                handler = PipeHandler()
                 handler.setFormatter(logging.Formatter("  %(message)s"))
                 trace_log.addHandler(handler)
                 trace_log.propagate = False

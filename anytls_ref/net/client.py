@@ -38,6 +38,7 @@ from ..reuse import IdlePool, retry_on_new_session
 from ..rules import ClientRules
 from ..socksaddr import SocksAddr, encode_socksaddr
 from ..version import OpenResult, open_plan, waits_for_answer
+from .diagnose import silent_server
 from .keepalive import Heartbeats, SynackWatchdog
 from .relay import set_nodelay
 from .session import Session
@@ -131,6 +132,8 @@ class ClientSession(Session):
         #: open_stream calls between taking this session and its stream being registered (under
         #: the client's lock): the session is not idle meanwhile, whatever its streams say
         self.opening = 0
+        #: the client chose to end it (idle, closing, not reused), rather than the server
+        self.ended_here = False
 
     @property
     def server_version(self) -> int | None:
@@ -194,10 +197,18 @@ class ClientSession(Session):
         # its next connection, which may come at once, finds the session in the pool
         self.client.stream_done(self)
 
+    def shutdown(self, reason: BaseException | str = "closed") -> None:
+        if isinstance(reason, str) and self.error is None:
+            self.ended_here = True  # a decision (a string), not a failure (an exception)
+        super().shutdown(reason)
+
     def on_closed(self) -> None:
         with self._heart:
             self._heart.notify_all()  # a heartbeat waiter gives up at once
         self.client.session_closed(self)
+        if self.frames_in == 0 and not self.ended_here:
+            # not one frame after our password went out: the likeliest cause is the password
+            self.client.diagnosis(silent_server(self.first_bytes or b"", self.client.config.server))
 
     def stream_closed(self, stream: Stream) -> None:
         super().stream_closed(stream)
@@ -259,6 +270,7 @@ class Client:
         self._closing = threading.Event()
         self._cleaner: threading.Thread | None = None
         self._watchdog = SynackWatchdog()
+        self._diagnosed: set[str] = set()
         self.heartbeats = None if config.heartbeat is None else Heartbeats(
             config.heartbeat, config.heartbeat_timeout, self.idle_sessions, self._drop_idle)
 
@@ -378,6 +390,14 @@ class Client:
                 return
         if not session.closed.is_set() and not session.streams:
             session.shutdown("not reused")
+
+    def diagnosis(self, text: str) -> None:
+        """Log a diagnosis (diagnose.py): a warning the first time, then at debug level (a
+        browser's twenty connections need not say it twenty times)."""
+        with self._lock:
+            first = text not in self._diagnosed
+            self._diagnosed.add(text)
+        log.log(logging.WARNING if first else logging.DEBUG, "%s", text)
 
     def session_closed(self, session: ClientSession) -> None:
         with self._lock:

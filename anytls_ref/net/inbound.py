@@ -21,6 +21,7 @@ from ..errors import AnyTLSError, Reason, StreamOpenError
 from ..rules import fin_linger
 from ..socksaddr import SocksAddr, encode_socksaddr
 from .client import Client
+from .diagnose import connect_failure, stream_failure
 from .httpproxy import REASONS, BadRequest, parse_head, read_request, response
 from .listener import ThreadedListener
 from .relay import recv_exactly as _recv_exactly
@@ -162,10 +163,10 @@ class ProxyInbound(ThreadedListener):
         try:
             return self.client.open_stream(target, first_data=first_data)
         except StreamOpenError as exc:
-            log.info("%s: %s: %s", name, target, exc)
+            log.info("%s: %s: %s", name, target, stream_failure(exc, exc.reason))
             return exc
         except (OSError, AnyTLSError) as exc:
-            log.warning("%s: cannot reach the anytls server: %s", name, exc)
+            log.warning("%s: %s", name, connect_failure(exc, self.client.config.server))
             return server_failure(exc)
 
     # ---- SOCKS5 ----
@@ -294,4 +295,5 @@ class ProxyInbound(ThreadedListener):
         if answered is not None:
             session.server_answers_fin = answered
         if stream.answer is not None and stream.answer.reason is not None:
-            log.info("%s: closed: %s", name, stream.answer.text)
+            log.info("%s: closed: %s", name, stream_failure(stream.answer.text,
+                                                            stream.answer.reason))

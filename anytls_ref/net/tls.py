@@ -196,6 +196,11 @@ class PinMismatchError(CertificateError):
 #: what the client's certificate error says to add (the server logs its fingerprint at start)
 TRUST_HINT = ("add --pin SHA256 (the fingerprint the server logs at start), --ca FILE, or "
               "--insecure")
+#: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH: a trusted
+#: certificate for another name than the one the client asked for
+NAME_MISMATCH = (62, 64)
+NAME_HINT = ("set --sni to a name the certificate holds, or check it with --pin SHA256 "
+             "instead, or --insecure")
 
 
 def connect_tls(ctx: ssl.SSLContext, raw: socket.socket, server_hostname: str,
@@ -208,6 +213,9 @@ def connect_tls(ctx: ssl.SSLContext, raw: socket.socket, server_hostname: str,
     try:
         tls = ctx.wrap_socket(raw, server_hostname=server_hostname, session=session)
     except ssl.SSLCertVerificationError as exc:
+        if exc.verify_code in NAME_MISMATCH:
+            raise CertificateError(f"certificate verify failed: it is not for "
+                                   f"{server_hostname!r} (SNI mismatch): {NAME_HINT}") from None
         raise CertificateError(f"certificate verify failed ({exc.verify_message or exc}): "
                                f"{TRUST_HINT}") from None
     if pin is not None:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from ..config.argv import seconds
 from .client_probe import PROBE_SCHEME, ClientProbe
 from .report import CheckResult, as_json, counts, exit_code, table
-from .server_probe import CHECKS, DEFAULT_TARGET_HOST, ServerProbe
+from .server_probe import CHECKS, DEFAULT_TARGET_HOST, PasswordRefused, ServerProbe
 
 
 def _target_host(text: str) -> str:
@@ -131,6 +131,12 @@ def _probe_server(args, host_port) -> int:
             return _error(f"TLS with {args.address} failed: {exc}{hint}")
         except OSError as exc:
             return _error(f"cannot connect to {args.address}: {exc.strerror or exc}")
+        try:
+            probe.check_password()
+        except PasswordRefused as exc:
+            print(f"anytls-ref: error: authentication failed: {args.address} {exc}: wrong -p? "
+                  "(no check can pass without the password)", file=sys.stderr)
+            return 2
         results = probe.run(set(args.only) if args.only else None)
     return _show("server", args.address, results, args.json)
 
