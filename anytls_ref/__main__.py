@@ -378,7 +378,6 @@ def run_server(args) -> int:
     from .net.server import Server
 
     config = server_config(args)
-    signals = StopSignals()
     try:
         server = Server(config)
     except ssl.SSLError as exc:  # checked files OpenSSL still refuses (a key type it lacks)
@@ -395,7 +394,7 @@ def run_server(args) -> int:
             server.close()
             raise UsageError(f"--cert-out {args.cert_out}: {exc.strerror}") from None
         log.info("certificate written to %s (clients: --ca %s)", args.cert_out, args.cert_out)
-    return serve(server, signals, args.grace, lambda cut: server_stop_line(server, cut))
+    return serve(server, args.grace, lambda cut: server_stop_line(server, cut))
 
 
 def server_stop_line(server, cut: int) -> str:
@@ -476,7 +475,6 @@ def run_client(args) -> int:
 
     config, listen = client_config(args)
     users = local_users(args)
-    signals = StopSignals()
     try:
         client = Client(config)
     except ssl.SSLError as exc:  # a CA file OpenSSL still refuses
@@ -501,7 +499,7 @@ def run_client(args) -> int:
         return (f"anytls client stopped: {stats.sessions} sessions, {stats.streams} streams "
                 "served" + (f"; {cut} connections cut at the end of --grace" if cut else ""))
 
-    return serve(inbound, signals, args.grace, stop_line)
+    return serve(inbound, args.grace, stop_line)
 
 
 def run_link(args) -> int:
@@ -518,8 +516,9 @@ def run_link(args) -> int:
     try:
         fingerprint, trusted = peer_certificate(connect, args.sni or host)
     except (OSError, ssl.SSLError) as exc:
-        raise UsageError(f"cannot reach {connect[0]}:{connect[1]}: "
-                         f"{getattr(exc, 'strerror', None) or exc}") from None
+        from .net.diagnose import connect_failure
+
+        raise UsageError(connect_failure(exc, connect)) from None
     print(format_link(host, port, password, sni=args.sni, pin=None if trusted else fingerprint,
                       name=args.name))
     log.info("certificate sha256 %s (%s)", format_fingerprint(fingerprint),
@@ -571,10 +570,11 @@ class StopSignals:
         self.received.set()
 
 
-def serve(service, signals: StopSignals, grace: float, stop_line) -> int:
+def serve(service, grace: float, stop_line) -> int:
     """Run ``service`` (a ThreadedListener) until a signal, then stop as a service should:
     no new connections at once, running work gets ``grace`` seconds to finish, the rest is
     closed, and one stop line (``stop_line(cut)``) is logged. Exit code 0."""
+    signals = StopSignals()  # before the start-up line: whoever reads it may signal at once
     with service:
         signals.received.wait()
         service.stop_accepting()

@@ -61,7 +61,10 @@ def read_server(data: dict, base_dir: str) -> ServerOptions:
     if inbound is None:
         raise ConfigError("no inbound of type anytls in this sing-box config")
     users = []
-    for n, item in enumerate(inbound.raw("users") or []):
+    listed = inbound.raw("users") or []
+    if not isinstance(listed, list):
+        raise ConfigError(f"{inbound.where}.users: expected a list")
+    for n, item in enumerate(listed):
         user = Entry(item, f"{inbound.where}.users[{n}]")
         password = user.get("password", fields.text)
         if not password:

@@ -226,6 +226,7 @@ class ClientSession(Session):
 
     def open_stream(self, target: SocksAddr, initial: bytes = b"") -> Stream:
         """Send SYN + PSH(address + initial) (after cmdSettings on a new session) as one write."""
+        address = encode_socksaddr(target)  # a bad one fails here, before any state changes
         with self._state_lock:
             # [SESS-SYN-SID-INCREASING] "The client should generate a monotonically increasing
             # streamId within the Session for each Stream."
@@ -242,7 +243,7 @@ class ClientSession(Session):
                 self.settings_sent = True
         # [PAD-PACKET1] "Packet 1 should include: cmdSettings and the first Stream's cmdSYN +
         # cmdPSH(proxy target address)"
-        self.write(first + syn + encode_psh(stream_id, encode_socksaddr(target) + initial))
+        self.write(first + syn + encode_psh(stream_id, address + initial))
         # [PAD-PACKET2] "Packet 2 should be the first data packet proxied from the user": the
         # stream's first sendall is this session's next write
         return stream

@@ -188,6 +188,9 @@ class ProxyInbound(ThreadedListener):
         if target is None:
             self._socks_reply(conn, REP_ADDRESS_TYPE_NOT_SUPPORTED)
             raise ProtocolViolation(f"SOCKS5 address type {atyp} not supported")
+        if not target.host:  # no name to resolve: as a name that does not resolve
+            self._socks_reply(conn, REP_HOST_UNREACHABLE)
+            raise ProtocolViolation("SOCKS5 target with an empty domain name")
         if command == SOCKS_CMD_UDP_ASSOCIATE:
             self._udp_associate(conn, name)
             return

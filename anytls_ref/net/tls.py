@@ -113,8 +113,9 @@ def _certificates(data: bytes, path: str, what: str) -> list[x509.Certificate]:
     except ValueError:
         pass
     if b"PRIVATE KEY-----" in data:
-        raise IdentityFileError(f"{what} {path}: holds a private key, not a certificate "
-                                "(--cert and --key swapped?)")
+        swapped = " (--cert and --key swapped?)" if what == "certificate" else ""
+        raise IdentityFileError(f"{what} {path}: holds a private key, not a certificate"
+                                f"{swapped}")
     raise IdentityFileError(f"{what} {path}: no PEM certificate in it (expected "
                             "-----BEGIN CERTIFICATE-----)")
 
