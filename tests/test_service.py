@@ -245,8 +245,11 @@ def test_sigterm_lets_a_running_download_finish_within_the_grace_period(children
         assert (download.received, download.digest.hexdigest()) == (big_file.size,
                                                                     big_file.sha256)
     assert server.exit_code() == 0
+    exited = time.monotonic()
     # it left as soon as the stream was done, not at the end of the 60 s
-    assert time.monotonic() - finished < 10 and time.monotonic() - signalled < 60
+    assert exited - finished < 10 and exited - signalled < 60
+    print(f"grace: the last 95 MiB took {finished - signalled:.2f} s after SIGTERM, the server "
+          f"exited {exited - finished:.2f} s after the download ended")
     server.wait_for(r"anytls server stopped: 1 sessions, 1 streams served \(1 connections, 0 "
                     r"failed authentications\)$")
     stop_client(client, r"anytls client stopped: 1 sessions, 1 streams served$")
@@ -262,6 +265,7 @@ def test_sigterm_with_grace_0_cuts_the_download_and_exits_within_a_second(childr
         assert server.exit_code(timeout=5) == 0
         took = time.monotonic() - signalled
         assert took < 1.0, f"exited {took:.2f} s after SIGTERM"
+        print(f"--grace 0: exited {took:.3f} s after SIGTERM")
         assert not download.read()
         assert download.received < big_file.size
     server.wait_for(r"SIGTERM: not accepting connections; 1 running, given up to 0 s to finish")
