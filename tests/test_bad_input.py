@@ -33,6 +33,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -663,6 +664,30 @@ def test_a_bad_http_proxy_request_gets_the_status_that_says_why(sent, status, re
     assert reason.format(**values) in body.decode()
     eventually(lambda: logged.format(**values) in caplog.text, 5.0, "the log line")
     assert "Traceback" not in caplog.text and "ERROR" not in caplog.text
+
+
+def test_a_session_whose_stream_is_still_being_opened_is_not_closed_as_unused():
+    """Found by the "refused target" rows under load: the server refused the target and ended
+    the stream while the client was still writing the request's first bytes; the client took
+    the session, with no stream left, for an unused one and shut it, so the application got
+    "write failed: EOF occurred in violation of protocol" instead of the refusal."""
+
+    class Opening:  # a session as stream_done sees it: no stream left, one being opened
+        def __init__(self) -> None:
+            self.closed, self.streams, self.opening, self.shut = threading.Event(), {}, 1, None
+
+        busy = property(lambda self: self.opening > 0)
+
+        def shutdown(self, reason: str) -> None:
+            self.shut = reason
+
+    with Client(ClientConfig(("127.0.0.1", 1), PASSWORD, disable_reuse=True)) as client:
+        session = Opening()
+        client.stream_done(session)
+        assert session.shut is None
+        session.opening = 0  # the opening is over; its stream's close comes back here
+        client.stream_done(session)
+        assert session.shut == "not reused"
 
 
 def raw_row(case: str, sent: bytes, answer: bytes, logged: str, **options):

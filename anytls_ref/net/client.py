@@ -389,7 +389,11 @@ class Client:
                 session.alive_at = now = time.monotonic()
                 self._pool.put(session.seq, session, now)
                 return
-        if not session.closed.is_set() and not session.streams:
+            # a stream still being opened on it (its first data going out while the server
+            # already refused its target and ended it) keeps it: that stream's close comes back
+            # here once the opening is over
+            unused = not session.streams and not session.opening
+        if unused and not session.closed.is_set():
             session.shutdown("not reused")
 
     def diagnosis(self, text: str) -> None:
