@@ -13,6 +13,7 @@ line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 import os
 import signal
@@ -21,7 +22,7 @@ import sys
 import threading
 
 from . import __version__
-from .config.argv import StrictParser, UsageError, go_bool
+from .config.argv import StrictParser, UsageError, go_bool, positive_int, seconds
 from .config.files import read_client_config, read_server_config
 from .config.links import format_link, parse_link
 from .config.model import ClientOptions, ConfigError, ServerOptions, User, check_users
@@ -29,6 +30,7 @@ from .config.pin import format_fingerprint, parse_pin
 from .errors import PaddingSchemeError
 from .padding import DEFAULT_SCHEME, parse_scheme
 from .params import DEFAULT_IDLE_CHECK_INTERVAL, DEFAULT_IDLE_TIMEOUT, ClientParams
+from .version import PROTOCOL_VERSION
 
 log = logging.getLogger("anytls_ref.cli")
 
@@ -37,6 +39,12 @@ SERVER_LISTEN = "0.0.0.0:8443"
 CLIENT_LISTEN = "127.0.0.1:1080"
 #: the password, when no flag, link or config file gives one (it does not show in ps)
 PASSWORD_ENV = "ANYTLS_PASSWORD"
+#: ``--log-level`` (before or after the subcommand), else the environment's LOG_LEVEL
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_LEVEL_ENV = "LOG_LEVEL"
+#: The most a config, padding scheme, password, certificate or key file may hold: each is a
+#: few KiB at most, and a larger one is the wrong file (a log, an image), not worth reading.
+MAX_INPUT_FILE = 1 << 20
 
 
 def host_port(text: str, *, what: str = "address") -> tuple[str, int]:
@@ -48,14 +56,26 @@ def host_port(text: str, *, what: str = "address") -> tuple[str, int]:
     return host, int(port)
 
 
+def read_bytes(path: str, what: str) -> bytes:
+    """A small input file's bytes, or one line saying why not (missing, a directory,
+    unreadable, larger than MAX_INPUT_FILE)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_INPUT_FILE + 1)
+    except OSError as exc:
+        raise UsageError(f"{what} {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_INPUT_FILE:
+        raise UsageError(f"{what} {path}: larger than {MAX_INPUT_FILE >> 20} MiB; is it the "
+                         "right file?")
+    return data
+
+
 def read_scheme(path: str | None) -> bytes:
     if path is None:
         return DEFAULT_SCHEME
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as exc:
-        raise UsageError(f"padding scheme {path}: {exc.strerror}") from None
+    raw = read_bytes(path, "padding scheme")
+    # a file saved on Windows: the scheme is the same lines (and it is what clients receive)
+    raw = raw.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n")
     return checked_scheme(raw, f"padding scheme {path}")
 
 
@@ -68,18 +88,46 @@ def checked_scheme(raw: bytes, what: str) -> bytes:
     return raw
 
 
-def readable_file(path: str | None, what: str) -> str | None:
-    if path is not None and not os.path.isfile(path):
+def identity_bytes(path: str, what: str) -> bytes:
+    """A certificate, key or CA file's bytes (read_bytes, in these files' older words for a
+    missing one)."""
+    if not os.path.lexists(path):
         raise UsageError(f"{what} {path}: no such file")
+    return read_bytes(path, what)
+
+
+def server_identity_files(cert: str | None, key: str | None) -> tuple[str | None, str | None]:
+    """The certificate and key files, checked so that any mistake is one line naming the file
+    (net/tls.py check_server_files); a certificate clients will refuse is a warning."""
+    from .net.tls import IdentityFileError, check_server_files
+
+    if cert is None or key is None:
+        return cert, key
+    try:
+        warnings = check_server_files(cert, identity_bytes(cert, "certificate"),
+                                      key, identity_bytes(key, "key"))
+    except IdentityFileError as exc:
+        raise UsageError(str(exc)) from None
+    for warning in warnings:
+        log.warning("%s", warning)
+    return cert, key
+
+
+def ca_file(path: str | None) -> str | None:
+    """``--ca FILE`` (or a config's), checked to hold a PEM certificate."""
+    from .net.tls import IdentityFileError, check_ca_file
+
+    if path is not None:
+        try:
+            check_ca_file(path, identity_bytes(path, "CA file"))
+        except IdentityFileError as exc:
+            raise UsageError(str(exc)) from None
     return path
 
 
 def read_text(path: str, what: str) -> str:
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError as exc:
-        raise UsageError(f"{what} {path}: {exc.strerror}") from None
+        return read_bytes(path, what).decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError:
         raise UsageError(f"{what} {path}: not UTF-8 text") from None
 
@@ -119,9 +167,6 @@ def first_given(*values):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = StrictParser(prog="anytls-ref", description="anytls reference implementation")
-    parser.add_argument("--version", action="version", version=f"anytls-ref {__version__}")
-    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"),
-                        choices=["debug", "info", "warning", "error"])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=StrictParser)
 
     s = sub.add_parser("server", help="run an anytls server")
@@ -143,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--min-version", type=int, default=1,
                    help="reject clients older than this protocol version with cmdAlert")
     s.add_argument("--trace", action="store_true", help="log one line per frame")
+    add_service_flags(s)
 
     c = sub.add_parser("client", help="run a local SOCKS5/HTTP proxy through an anytls server")
     c.add_argument("-l", "--listen",
@@ -159,16 +205,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the server certificate's SHA-256 (the server logs it): checked instead "
                         "of a CA chain")
     c.add_argument("-m", "--min-idle", type=int, help="idle sessions always kept (default 0)")
-    c.add_argument("--idle-timeout", type=float, metavar="SECONDS",
+    c.add_argument("--idle-timeout", type=seconds, metavar="SECONDS",
                    help=f"close sessions idle this long (default {DEFAULT_IDLE_TIMEOUT:g})")
-    c.add_argument("--idle-check", type=float, metavar="SECONDS",
+    c.add_argument("--idle-check", type=seconds, metavar="SECONDS",
                    help=f"look for idle sessions this often (default "
                         f"{DEFAULT_IDLE_CHECK_INTERVAL:g})")
     c.add_argument("--disable-reuse", action="store_const", const=True,
                    help="one session per connection")
     c.add_argument("-dr", dest="disable_reuse", nargs="?", const=True, type=go_bool,
                    metavar="BOOL", help="anytls-go's spelling of --disable-reuse")
-    c.add_argument("--heartbeat", type=float, metavar="SECONDS",
+    c.add_argument("--heartbeat", type=seconds, metavar="SECONDS",
                    help="active keepalive: probe idle sessions of v2 servers with cmdHeartRequest "
                         "every SECONDS, and drop those that do not answer")
     c.add_argument("--wait-synack", action="store_true",
@@ -178,7 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "the Go clients do, and a refused target closes the connection)")
     c.add_argument("--fast-open", action="store_true",
                    help="answer at once: now the default, accepted so old command lines still run")
+    c.add_argument("--local-auth", metavar="USER:PASS",
+                   help="the local SOCKS5/HTTP port asks for this username and password "
+                        "(SOCKS5 RFC 1929, HTTP Proxy-Authorization: Basic)")
     c.add_argument("--trace", action="store_true", help="log one line per frame")
+    add_service_flags(c)
 
     k = sub.add_parser("link", help="print the share link of a running server (with its pin)")
     k.add_argument("address", metavar="HOST:PORT", help="the server's address, as clients use it")
@@ -206,12 +256,68 @@ def build_parser() -> argparse.ArgumentParser:
     from .probe.cli import add_probe_parser  # probe server / probe client (anytls_ref/probe/)
 
     add_probe_parser(sub)
+    add_common_flags(parser, top=True)
     return parser
 
 
+def add_service_flags(parser: argparse.ArgumentParser) -> None:
+    """``--grace`` and ``--max-connections``: how a long-running server or client stops, and
+    how many connections it holds at once."""
+    from .net.listener import default_max_connections
+
+    parser.add_argument("--grace", type=seconds, default=DEFAULT_GRACE, metavar="SECONDS",
+                        help=f"on SIGTERM/SIGINT, let running streams finish for up to SECONDS "
+                             f"(default {DEFAULT_GRACE:g}); a second signal stops at once")
+    parser.add_argument("--max-connections", type=positive_int, metavar="N",
+                        help=f"hold at most N connections at once; more wait in the listen "
+                             f"backlog (default from the open-files limit: "
+                             f"{default_max_connections()} now)")
+
+
+def add_common_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """``--version`` and ``--log-level`` on ``parser`` and every subcommand under it, so that
+    both work before or after the subcommand. A subcommand's ``--log-level`` has no default
+    of its own (SUPPRESS): it would hide the one given before the subcommand."""
+    parser.add_argument("--version", action="version", version=f"anytls-ref {__version__}")
+    parser.add_argument("--log-level", type=str.lower, choices=LOG_LEVELS,
+                        default=None if top else argparse.SUPPRESS,
+                        help=f"debug, info, warning or error (default: ${LOG_LEVEL_ENV}, "
+                             "else info)")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subcommand in action.choices.values():
+                add_common_flags(subcommand, top=False)
+
+
+#: ``--grace``'s default: seconds running streams get to finish after SIGTERM/SIGINT
+DEFAULT_GRACE = 5.0
+
+
+def log_level(args) -> str:
+    """``--log-level``, else LOG_LEVEL from the environment, else info."""
+    if args.log_level is not None:
+        return args.log_level
+    from_env = os.environ.get(LOG_LEVEL_ENV, "")
+    if not from_env:
+        return "info"
+    if from_env.lower() not in LOG_LEVELS:
+        raise UsageError(f"{LOG_LEVEL_ENV}={from_env[:40]!r} is not a log level: "
+                         f"{', '.join(LOG_LEVELS)}")
+    return from_env.lower()
+
+
+class LogFormatter(logging.Formatter):
+    """Each line starts with an ISO 8601 local time with its UTC offset, to the millisecond."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        moment = datetime.datetime.fromtimestamp(record.created).astimezone()
+        return moment.isoformat(timespec="milliseconds")
+
+
 def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(message)s",
-                        datefmt="%H:%M:%S")
+    handler = logging.StreamHandler()
+    handler.setFormatter(LogFormatter("%(asctime)s %(levelname)-7s %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
 
 
 def server_config(args):
@@ -220,8 +326,9 @@ def server_config(args):
 
     if bool(args.cert) != bool(args.key):
         raise UsageError("--cert and --key go together")
-    if args.min_version < 1:
-        raise UsageError("--min-version must be 1 or more")
+    if not 1 <= args.min_version <= PROTOCOL_VERSION:
+        raise UsageError(f"--min-version {args.min_version}: this server speaks protocol "
+                         f"versions 1 to {PROTOCOL_VERSION}")
     options = load_config(args.config, read_server_config, ServerOptions())
     warn_unsupported(f"config {args.config}", options.unsupported)
     password = given_password(args)
@@ -252,16 +359,18 @@ def server_config(args):
         scheme = checked_scheme(options.padding_scheme, f"config {args.config}: padding scheme")
     else:
         scheme = DEFAULT_SCHEME
+    cert, key = server_identity_files(cert, key)
     return ServerConfig(
         listen=host_port(args.listen, what="listen address") if args.listen
         else options.listen or host_port(SERVER_LISTEN),
         users=tuple(users),
-        cert_file=readable_file(cert, "certificate"),
-        key_file=readable_file(key, "key"),
+        cert_file=cert,
+        key_file=key,
         padding_scheme=scheme,
         fallback=host_port(args.fallback, what="fallback address") if args.fallback else None,
         min_version=args.min_version,
         trace=args.trace,
+        max_connections=args.max_connections,
     )
 
 
@@ -271,12 +380,12 @@ def run_server(args) -> int:
     config = server_config(args)
     try:
         server = Server(config)
-    except ssl.SSLError as exc:  # a certificate/key pair that does not load (an OSError too)
-        raise UsageError(f"certificate {config.cert_file} / key {config.key_file}: "
-                         f"{exc}") from None
+    except ssl.SSLError as exc:  # checked files OpenSSL still refuses (a key type it lacks)
+        raise UsageError(f"certificate {config.cert_file} / key {config.key_file}: OpenSSL "
+                         f"refuses them: {exc.reason or exc}") from None
     except OSError as exc:  # the listen address is taken or not ours
-        listen = "%s:%d" % config.listen
-        raise UsageError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot listen on {'%s:%d' % config.listen}: "
+                         f"{os_reason(exc)}") from None
     if args.cert_out is not None:
         try:
             with open(args.cert_out, "wb") as f:
@@ -285,9 +394,14 @@ def run_server(args) -> int:
             server.close()
             raise UsageError(f"--cert-out {args.cert_out}: {exc.strerror}") from None
         log.info("certificate written to %s (clients: --ca %s)", args.cert_out, args.cert_out)
-    with server:
-        wait_for_signal()
-    return 0
+    return serve(server, args.grace, lambda cut: server_stop_line(server, cut))
+
+
+def server_stop_line(server, cut: int) -> str:
+    stats = server.stats
+    return (f"anytls server stopped: {stats.sessions} sessions, {stats.streams} streams served "
+            f"({stats.connections} connections, {stats.auth_failures} failed authentications)"
+            + (f"; {cut} streams cut at the end of --grace" if cut else ""))
 
 
 def client_config(args):
@@ -332,7 +446,7 @@ def client_config(args):
         raise UsageError("--heartbeat must be a positive number of seconds")
     config = ClientConfig(server=server, password=password, sni=args.sni or said("sni"),
                           insecure=args.insecure or bool(said("insecure")),
-                          ca_file=readable_file(args.ca or said("ca_file"), "CA file"),
+                          ca_file=ca_file(args.ca or said("ca_file")),
                           params=params, pin=pin, alpn=said("alpn") or (), name=said("name"),
                           disable_reuse=bool(first_given(args.disable_reuse,
                                                          said("disable_reuse"))),
@@ -343,26 +457,49 @@ def client_config(args):
     return config, listen
 
 
+def local_users(args) -> tuple[tuple[str, str], ...]:
+    """Who may use the local port: ``--local-auth USER:PASS``, else the config file's users."""
+    from .config.fields import user_pass
+
+    if args.local_auth is None:
+        return load_config(args.config, read_client_config, ClientOptions()).local_users
+    try:
+        return (user_pass(args.local_auth, "--local-auth"),)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def run_client(args) -> int:
     from .net.client import Client
-    from .net.inbound import ProxyInbound
+    from .net.inbound import LocalAuth, ProxyInbound
 
     config, listen = client_config(args)
+    users = local_users(args)
     try:
         client = Client(config)
-    except Exception as exc:  # ssl.SSLError for an unreadable CA file
-        raise UsageError(f"CA file {config.ca_file}: {exc}") from None
+    except ssl.SSLError as exc:  # a CA file OpenSSL still refuses
+        raise UsageError(f"CA file {config.ca_file}: OpenSSL refuses it: "
+                         f"{exc.reason or exc}") from None
+    auth = LocalAuth(*users[0], *users[1:]) if users else None
     try:
-        inbound = ProxyInbound(listen, client)
+        inbound = ProxyInbound(listen, client, auth=auth, max_connections=args.max_connections)
     except OSError as exc:
         client.close()
         raise UsageError(f"cannot listen on {listen[0]}:{listen[1]}: "
-                         f"{exc.strerror or exc}") from None
-    log.info("anytls server %s:%d%s", *config.server,
+                         f"{os_reason(exc)}") from None
+    # the start-up line: what runs, where, for whom, through which server
+    log.info("anytls client: SOCKS5/HTTP proxy listening on %s:%d (anytls-ref %s; %s), "
+             "anytls server %s:%d%s", *inbound.address, __version__,
+             f"--local-auth: {len(users)} user{'s' if len(users) != 1 else ''}" if users
+             else "no --local-auth", *config.server,
              f" (node {config.name})" if config.name else "")
-    with inbound:
-        wait_for_signal()
-    return 0
+
+    def stop_line(cut: int) -> str:
+        stats = client.stats
+        return (f"anytls client stopped: {stats.sessions} sessions, {stats.streams} streams "
+                "served" + (f"; {cut} connections cut at the end of --grace" if cut else ""))
+
+    return serve(inbound, args.grace, stop_line)
 
 
 def run_link(args) -> int:
@@ -379,8 +516,9 @@ def run_link(args) -> int:
     try:
         fingerprint, trusted = peer_certificate(connect, args.sni or host)
     except (OSError, ssl.SSLError) as exc:
-        raise UsageError(f"cannot reach {connect[0]}:{connect[1]}: "
-                         f"{getattr(exc, 'strerror', None) or exc}") from None
+        from .net.diagnose import connect_failure
+
+        raise UsageError(connect_failure(exc, connect)) from None
     print(format_link(host, port, password, sni=args.sni, pin=None if trusted else fingerprint,
                       name=args.name))
     log.info("certificate sha256 %s (%s)", format_fingerprint(fingerprint),
@@ -399,12 +537,8 @@ def run_padding(args) -> int:
         raise UsageError(f"--simulate takes 0..{MAX_SIMULATE} bytes")
     raw = read_scheme(args.scheme)  # strict: a bad line is an error naming it
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
-    try:
-        report(parse_scheme(raw, strict=True), name=args.scheme or "default",
-               samples=args.samples, seed=seed, rng=random.Random(seed),
-               simulate_bytes=args.simulate)
-    except BrokenPipeError:  # `anytls-ref padding | head`: the reader has seen enough
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    report(parse_scheme(raw, strict=True), name=args.scheme or "default",
+           samples=args.samples, seed=seed, rng=random.Random(seed), simulate_bytes=args.simulate)
     return 0
 
 
@@ -412,18 +546,58 @@ def run_padding(args) -> int:
 MAX_SIMULATE = 1 << 24
 
 
-def wait_for_signal() -> None:
-    """Block until SIGINT or SIGTERM; the caller's ``with`` block then shuts down cleanly."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+def os_reason(exc: OSError) -> str:
+    """An OSError's reason alone (socket.create_server appends the address it was binding)."""
+    return str(exc.strerror or exc).split(" (while attempting to bind")[0]
+
+
+class StopSignals:
+    """SIGTERM and SIGINT: the first asks for a graceful stop, a second exits at once."""
+
+    def __init__(self) -> None:
+        self.received = threading.Event()
+        self.name = ""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame) -> None:
+        if self.received.is_set():
+            # not through logging: its lock may be held by the code this handler interrupted
+            os.write(2, f"anytls-ref: {signal.Signals(signum).name} again: exiting at "
+                        "once\n".encode())
+            os._exit(0)
+        self.name = signal.Signals(signum).name
+        self.received.set()
+
+
+def serve(service, grace: float, stop_line) -> int:
+    """Run ``service`` (a ThreadedListener) until a signal, then stop as a service should:
+    no new connections at once, running work gets ``grace`` seconds to finish, the rest is
+    closed, and one stop line (``stop_line(cut)``) is logged. Exit code 0."""
+    signals = StopSignals()  # before the start-up line: whoever reads it may signal at once
+    with service:
+        signals.received.wait()
+        service.stop_accepting()
+        running = service.drain(0)
+        log.info("%s: not accepting connections; %s", signals.name,
+                 f"{running} running, given up to {grace:g} s to finish (--grace)" if running
+                 else "nothing running")
+        cut = service.drain(grace)
+    log.info("%s", stop_line(cut))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .tools.pipes import run_into_pipe
+
+    # `anytls-ref demo | head`: the reader's going ends the output quietly (tools/pipes.py)
+    return run_into_pipe(lambda: run(argv))
+
+
+def run(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        setup_logging(args.log_level)
+        setup_logging(log_level(args))
         if args.command == "server":
             return run_server(args)
         if args.command == "client":
@@ -442,9 +616,11 @@ def main(argv: list[str] | None = None) -> int:
             if "--log-level" not in (argv or sys.argv):
                 logging.getLogger().setLevel(logging.WARNING)  # keep the demo's story readable
             if args.trace:
+                from .tools.pipes import PipeHandler
+
                 trace_log = logging.getLogger("anytls_ref.trace")
                 trace_log.setLevel(logging.INFO)
-                handler = logging.StreamHandler(sys.stdout)
+                handler = PipeHandler()
                 handler.setFormatter(logging.Formatter("  %(message)s"))
                 trace_log.addHandler(handler)
                 trace_log.propagate = False

@@ -100,6 +100,15 @@ def _parse_int(text: str) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
 
 
+#: How much of a bad line an error message quotes (a scheme may come from a hostile server).
+SHOWN_CHARS = 60
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for an error message, cut to SHOWN_CHARS."""
+    return repr(text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…")
+
+
 def parse_scheme(raw: bytes, *, strict: bool = False) -> PaddingScheme:
     """Parse a scheme. A missing or non-numeric ``stop`` is always an error.
 
@@ -126,23 +135,24 @@ def parse_scheme(raw: bytes, *, strict: bool = False) -> PaddingScheme:
             continue
         key, sep, value = line.partition("=")
         if not sep:
-            skip(line_no, f"{line!r} is not key=value")
+            skip(line_no, f"{_shown(line)} is not key=value")
             continue
         if key == "stop":
             stop = _parse_int(value)
             if stop is None:
-                raise PaddingSchemeError(f"stop={value!r} is not a whole number", line=line_no)
+                raise PaddingSchemeError(f"stop={_shown(value)} is not a whole number",
+                                         line=line_no)
             continue
         index = _parse_int(key)
         if index is None or str(index) != key:
             # Go looks a line up by strconv.Itoa(packet): "02" is never packet 2 (decisions.md D17)
-            skip(line_no, f"unknown key {key!r} (expected stop or a packet number)")
+            skip(line_no, f"unknown key {_shown(key)} (expected stop or a packet number)")
             continue
         entries: list[Entry] = []
         for item in value.split(","):
             entry = _parse_entry(item)
             if isinstance(entry, str) and entry != "c":
-                skip(line_no, f"entry {item!r} skipped: {entry}")
+                skip(line_no, f"entry {_shown(item)} skipped: {entry}")
                 continue
             entries.append(entry)
         packets[index] = tuple(entries)

@@ -101,3 +101,41 @@ class UdpEcho:
         shutdown_quietly(self.sock)  # a blocked recvfrom returns at once on Linux
         self._thread.join()
         self.sock.close()
+
+
+class OneConnection:
+    """A listener on 127.0.0.1 for one connection: ``handle(conn)`` runs on a thread of its own
+    (a web server's one answer, a large download); what it returns is ``result``. ``join()``
+    waits for it to finish, ``close()`` stops waiting for a connection and joins."""
+
+    def __init__(self, handle) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.address: tuple[str, int] = self._listener.getsockname()
+        self.result: object = None
+        self._handle = handle
+        self._thread = threading.Thread(target=self._run, name="one-connection")
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            conn, _ = self._listener.accept()
+        except OSError:
+            return  # closed before anyone came
+        with conn:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                self.result = self._handle(conn)
+            except OSError:
+                pass  # the peer went first
+
+    def join(self, timeout: float = 10.0) -> object:
+        """Wait for the connection's handler to finish; its result."""
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the server thread did not finish"
+        self._listener.close()
+        return self.result
+
+    def close(self) -> None:
+        shutdown_quietly(self._listener)
+        self._listener.close()
+        self._thread.join()

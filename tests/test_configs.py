@@ -131,10 +131,14 @@ def test_unsupported_fields_are_named():
     config["outbounds"][0]["detour"] = "other"
     config["outbounds"].append({"type": "anytls", "tag": "second", "server": "h", "server_port": 1,
                                 "tls": {"enabled": True}})
+    # the local inbound's users are --local-auth's (issue 18); sniffing is not ours
     config["inbounds"][0]["users"] = [{"username": "u", "password": "p"}]
-    assert read_client_config(json.dumps(config), "/").unsupported == (
+    config["inbounds"][0]["sniff"] = True
+    options = read_client_config(json.dumps(config), "/")
+    assert options.unsupported == (
         "outbounds[0].detour", "outbounds[0].tls.utls",
-        "1 more anytls outbound(s) (the first is used)", "inbounds[0].users")
+        "1 more anytls outbound(s) (the first is used)", "inbounds[0].sniff")
+    assert options.local_users == (("u", "p"),)
     text = MIHOMO_CLIENT.replace("    udp: true\n",
                                  "    udp: true\n    client-fingerprint: chrome\n")
     assert read_client_config(text, "/").unsupported == ("proxies[0].client-fingerprint",)

@@ -23,7 +23,7 @@ import socks
 
 from anytls_ref.__main__ import main as cli_main
 from anytls_ref.frame import Command, encode_psh
-from anytls_ref.net.client import Client, ClientConfig
+from anytls_ref.net.client import Client
 from anytls_ref.net.server import Server, ServerConfig
 from anytls_ref.errors import StreamOpenError
 from anytls_ref.net.stream import STREAM_BUFFER_LIMIT

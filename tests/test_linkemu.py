@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from interop.linkemu import LinkEmulator, MiB, NotBuilt, binary
+from interop.targets import OneConnection
 
 REQUIRE = os.environ.get("ANYTLS_REQUIRE_PEERS") == "1"
 
@@ -42,31 +43,6 @@ def link() -> Iterator[Callable[..., LinkEmulator]]:
     yield start
     for emulator in started:
         emulator.close()
-
-
-class OneConnection:
-    """A server for one connection: ``handle(conn)`` runs on a thread this object joins; what it
-    returns is ``result``."""
-
-    def __init__(self, handle: Callable[[socket.socket], object]) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.address = self._listener.getsockname()
-        self.result: object = None
-        self._handle = handle
-        self._thread = threading.Thread(target=self._run, name="one-connection")
-        self._thread.start()
-
-    def _run(self) -> None:
-        conn, _ = self._listener.accept()
-        with conn:
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.result = self._handle(conn)
-
-    def join(self) -> object:
-        self._thread.join(10)
-        assert not self._thread.is_alive(), "the server thread did not finish"
-        self._listener.close()
-        return self.result
 
 
 def connect(address: tuple[str, int]) -> socket.socket:

@@ -19,7 +19,7 @@ import pytest
 
 from anytls_ref.auth import encode_auth, password_hash
 from anytls_ref.frame import Command
-from anytls_ref.net.server import Server, ServerConfig
+from anytls_ref.net.server import Server
 from anytls_ref.padding import DEFAULT_SCHEME, scheme_md5
 from anytls_ref.rules import ALERT_NO_SETTINGS
 from anytls_ref.settings import ServerSettings

@@ -16,9 +16,8 @@ from __future__ import annotations
 import pytest
 
 from anytls_ref.frame import Command
-from anytls_ref.net.client import Client, ClientConfig
+from anytls_ref.net.client import Client
 from anytls_ref.version import SYNACK_WATCHDOG
-from anytls_ref.net.server import Server, ServerConfig
 from anytls_ref.errors import StreamOpenError
 from anytls_ref.probe.rawclient import ScriptedClient
 from anytls_ref.probe.rawserver import RawServer

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import math
 import sys
 from typing import NoReturn
 
@@ -36,6 +37,28 @@ def go_bool(text: str) -> bool:
     if value not in _GO_TRUE + _GO_FALSE:
         raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
     return value in _GO_TRUE
+
+
+def seconds(text: str) -> float:
+    """A flag's number of seconds: finite and 0 or more (``nan``, ``inf`` and ``-1`` are not)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds (0 or more)")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A flag's count: a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
 
 
 class StrictParser(argparse.ArgumentParser):
@@ -67,12 +90,30 @@ class StrictParser(argparse.ArgumentParser):
                 continue
             name, equals, _ = word.partition("=")
             action = self._option_string_actions.get(name)
+            if action is None and self._subparsers is not None:
+                self._check_misplaced(name)
             if action is None:
                 if word.startswith("--"):
                     continue  # argparse names it ("unrecognized arguments")
                 raise UsageError(self._unknown_flag(word))
             if not equals:
                 values_to_skip = self._values_after(action, argv[n + 1:])
+
+    def _check_misplaced(self, name: str) -> None:
+        """A subcommand's flag given before the subcommand (``anytls-ref -p PW server``):
+        say where it goes, rather than call it unknown (or take its value for a subcommand)."""
+        owners = [command for command, parser in self._subcommands().items()
+                  if name in parser._option_string_actions]
+        if owners:
+            names = " and ".join(filter(None, (", ".join(owners[:-1]), owners[-1])))
+            raise UsageError(f"{name} is a flag of {names}: give it after the subcommand "
+                             f"(anytls-ref {owners[0]} {name} ...)")
+
+    def _subcommands(self) -> dict[str, argparse.ArgumentParser]:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return dict(action.choices)
+        return {}
 
     @staticmethod
     def _values_after(action: argparse.Action, rest: list[str]) -> int:

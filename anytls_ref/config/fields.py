@@ -86,6 +86,23 @@ def text_list(value: Any, where: str) -> list[str]:
     return [text(value, where)]
 
 
+def local_user(name: str, password: str, where: str) -> tuple[str, str]:
+    """A user of the local SOCKS5/HTTP port: both parts 1..255 bytes, as RFC 1929 sends them
+    ("ULEN ... 1 to 255", "PLEN ... 1 to 255")."""
+    for part, value in (("username", name), ("password", password)):
+        if not 1 <= len(value.encode("utf-8")) <= 255:
+            raise ConfigError(f"{where}: the {part} must be 1 to 255 bytes (RFC 1929)")
+    return name, password
+
+
+def user_pass(value: Any, where: str) -> tuple[str, str]:
+    """``USER:PASS`` (mihomo's ``authentication`` entries, ``--local-auth``)."""
+    name, colon, password = text(value, where).partition(":")
+    if not colon:
+        raise ConfigError(f"{where}: expected USER:PASS (a name, a colon, then the password)")
+    return local_user(name, password, where)
+
+
 class Entry:
     """One mapping of a config (an inbound, a proxy, its ``tls``), read field by field."""
 

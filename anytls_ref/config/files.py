@@ -29,10 +29,14 @@ MIHOMO_KEYS = ("listeners", "proxies")
 def parse_text(text: str) -> dict:
     try:
         data = json.loads(text)
-    except ValueError:
+    except json.JSONDecodeError as json_error:
         try:
             data = yaml.load(text, Loader=yaml.BaseLoader)
         except yaml.YAMLError as exc:
+            if text.lstrip().startswith("{"):
+                # meant as JSON (sing-box's format): JSON's own message says more
+                raise ConfigError(f"not valid JSON at line {json_error.lineno} column "
+                                  f"{json_error.colno}: {json_error.msg}") from None
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
             raise ConfigError(f"neither JSON nor YAML{where}: "

@@ -13,7 +13,8 @@ pages, and the general settings), checked against mihomo v1.19.30's option struc
   ``idle-session-timeout``, ``min-idle-session`` (whole seconds / a count), ``disable-reuse``;
   the local port is the top-level ``mixed-port``, else ``socks-port``, else ``port`` (our
   listener speaks SOCKS5 and HTTP on one port), on 127.0.0.1 unless ``allow-lan`` is true
-  (then ``bind-address``, ``*`` meaning every address), as mihomo binds them.
+  (then ``bind-address``, ``*`` meaning every address), as mihomo binds them; its users are
+  the top-level ``authentication`` (``"USER:PASS"`` each), as ``--local-auth`` gives them.
 
 ``udp`` changes nothing here (anytls-ref's client always carries UDP ASSOCIATE). Whatever else
 the anytls entry holds is named in one warning; the rest of the file (rules, dns, proxy groups,
@@ -121,6 +122,7 @@ def read_client(data: dict, base_dir: str) -> ClientOptions:
             bind = (general.get("bind-address", fields.text) or "*") if allow_lan else "127.0.0.1"
             options["listen"] = ("0.0.0.0" if bind == "*" else bind, local_port)
             break
-    if data.get("authentication"):
-        notes.append("authentication (the local proxy's users: anytls-ref's listener has none)")
+    options["local_users"] = tuple(
+        fields.user_pass(item, f"top level.authentication[{n}]")
+        for n, item in enumerate(general.get("authentication", fields.text_list) or []))
     return ClientOptions(**options, unsupported=tuple(notes))

@@ -50,6 +50,9 @@ class ClientOptions:
     name: str | None = None
     #: the local SOCKS5/HTTP listener
     listen: tuple[str, int] | None = None
+    #: who may use it: (username, password) pairs (mihomo's ``authentication``, the ``users``
+    #: of a sing-box mixed/socks/http inbound; the command line's ``--local-auth``)
+    local_users: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     idle_check: float | None = None
     idle_timeout: float | None = None
     min_idle: int | None = None

@@ -10,7 +10,8 @@ configuration/outbound/anytls, configuration/shared/tls, configuration/inbound/m
   ``server_port``, ``password``, ``idle_session_check_interval`` and ``idle_session_timeout``
   (Go durations), ``min_idle_session``, ``tls`` (``enabled``, ``server_name``, ``insecure``,
   ``alpn``, ``certificate_path`` as a CA file); the local port is the ``listen`` /
-  ``listen_port`` of the first ``mixed``, ``socks`` or ``http`` inbound.
+  ``listen_port`` of the first ``mixed``, ``socks`` or ``http`` inbound, and its ``users``
+  ([{"username", "password"}]) those the local port asks for, as ``--local-auth`` does.
 
 Whatever else the anytls entry holds is named in one warning; the rest of the file (log, dns,
 route, other inbounds and outbounds) is the business of a router, not of an anytls client or
@@ -60,7 +61,10 @@ def read_server(data: dict, base_dir: str) -> ServerOptions:
     if inbound is None:
         raise ConfigError("no inbound of type anytls in this sing-box config")
     users = []
-    for n, item in enumerate(inbound.raw("users") or []):
+    listed = inbound.raw("users") or []
+    if not isinstance(listed, list):
+        raise ConfigError(f"{inbound.where}.users: expected a list")
+    for n, item in enumerate(listed):
         user = Entry(item, f"{inbound.where}.users[{n}]")
         password = user.get("password", fields.text)
         if not password:
@@ -85,6 +89,13 @@ def read_server(data: dict, base_dir: str) -> ServerOptions:
         key_file=key_file,
         unsupported=tuple(notes),
     )
+
+
+def _local_user(item, where: str) -> tuple[str, str]:
+    """One of a mixed/socks/http inbound's ``users``: {"username", "password"}."""
+    user = Entry(item, where)
+    return fields.local_user(user.get("username", fields.text) or "",
+                             user.get("password", fields.text) or "", where)
 
 
 def read_client(data: dict, base_dir: str) -> ClientOptions:
@@ -117,7 +128,12 @@ def read_client(data: dict, base_dir: str) -> ClientOptions:
         if listen_port is not None:
             options["listen"] = (local.get("listen", fields.text) or "127.0.0.1", listen_port)
         local.ignore("listen")
-        # what else the local inbound says (users: its own authentication, sniffing...) is
-        # named too: anytls-ref's listener would not do it
+        users = local.raw("users") or []
+        if not isinstance(users, list):
+            raise ConfigError(f"{local.where}.users: expected a list")
+        options["local_users"] = tuple(_local_user(item, f"{local.where}.users[{n}]")
+                                       for n, item in enumerate(users))
+        # what else the local inbound says (sniffing, set_system_proxy...) is named too:
+        # anytls-ref's listener would not do it
         notes += local.unsupported()
     return ClientOptions(**options, unsupported=tuple(notes))

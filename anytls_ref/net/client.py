@@ -111,6 +111,7 @@ class Client:
         self._closing = threading.Event()
         self._cleaner: threading.Thread | None = None
         self._watchdog = SynackWatchdog()
+        self._diagnosed: set[str] = set()
         self.heartbeats = None if config.heartbeat is None else Heartbeats(
             config.heartbeat, config.heartbeat_timeout, self.idle_sessions, self._drop_idle)
 
@@ -228,8 +229,20 @@ class Client:
                 session.alive_at = now = time.monotonic()
                 self._pool.put(session.seq, session, now)
                 return
-        if not session.closed.is_set() and not session.streams:
+            # a stream still being opened on it (its first data going out while the server
+            # already refused its target and ended it) keeps it: that stream's close comes back
+            # here once the opening is over
+            unused = not session.streams and not session.opening
+        if unused and not session.closed.is_set():
             session.shutdown("not reused")
+
+    def diagnosis(self, text: str) -> None:
+        """Log a diagnosis (diagnose.py): a warning the first time, then at debug level (a
+        browser's twenty connections need not say it twenty times)."""
+        with self._lock:
+            first = text not in self._diagnosed
+            self._diagnosed.add(text)
+        log.log(logging.WARNING if first else logging.DEBUG, "%s", text)
 
     def session_closed(self, session: ClientSession) -> None:
         with self._lock:

@@ -24,6 +24,7 @@ from ..padding import Padder, PaddingScheme
 from ..rules import ClientRules
 from ..socksaddr import SocksAddr, encode_socksaddr
 from ..version import OpenResult
+from .diagnose import silent_server
 from .session import Session
 from .stream import Stream
 from .trace import Tracer
@@ -67,6 +68,8 @@ class ClientSession(Session):
         #: open_stream calls between taking this session and its stream being registered (under
         #: the client's lock): the session is not idle meanwhile, whatever its streams say
         self.opening = 0
+        #: the client chose to end it (idle, closing, not reused), rather than the server
+        self.ended_here = False
 
     @property
     def server_version(self) -> int | None:
@@ -130,10 +133,18 @@ class ClientSession(Session):
         # its next connection, which may come at once, finds the session in the pool
         self.client.stream_done(self)
 
+    def shutdown(self, reason: BaseException | str = "closed") -> None:
+        if isinstance(reason, str) and self.error is None:
+            self.ended_here = True  # a decision (a string), not a failure (an exception)
+        super().shutdown(reason)
+
     def on_closed(self) -> None:
         with self._heart:
             self._heart.notify_all()  # a heartbeat waiter gives up at once
         self.client.session_closed(self)
+        if self.frames_in == 0 and not self.ended_here:
+            # not one frame after our password went out: the likeliest cause is the password
+            self.client.diagnosis(silent_server(self.first_bytes or b"", self.client.config.server))
 
     def stream_closed(self, stream: Stream) -> None:
         super().stream_closed(stream)
@@ -151,6 +162,7 @@ class ClientSession(Session):
 
     def open_stream(self, target: SocksAddr, initial: bytes = b"") -> Stream:
         """Send SYN + PSH(address + initial) (after cmdSettings on a new session) as one write."""
+        address = encode_socksaddr(target)  # a bad one fails here, before any state changes
         with self._state_lock:
             # [SESS-SYN-SID-INCREASING] "The client should generate a monotonically increasing
             # streamId within the Session for each Stream."
@@ -167,7 +179,7 @@ class ClientSession(Session):
                 self.settings_sent = True
         # [PAD-PACKET1] "Packet 1 should include: cmdSettings and the first Stream's cmdSYN +
         # cmdPSH(proxy target address)"
-        self.write(first + syn + encode_psh(stream_id, encode_socksaddr(target) + initial))
+        self.write(first + syn + encode_psh(stream_id, address + initial))
         # [PAD-PACKET2] "Packet 2 should be the first data packet proxied from the user": the
         # stream's first sendall is this session's next write
         return stream

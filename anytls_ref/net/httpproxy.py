@@ -56,12 +56,16 @@ def read_request(conn: socket.socket, deadline: float) -> tuple[bytes, bytes]:
     """The request head (without its blank line) and the bytes read after it; BadRequest 408 if
     the head is not complete by ``deadline`` (a slow sender holds no thread for ever)."""
     data = b""
-    while (end := data.find(b"\r\n\r\n")) < 0:
-        first_line = data.split(b"\r\n", 1)[0]
-        if len(first_line) > MAX_REQUEST_LINE:
+    while True:
+        end = data.find(b"\r\n\r\n")
+        head = data if end < 0 else data[:end]
+        # checked on the complete head too: one recv may bring all of an oversized one
+        if len(head.split(b"\r\n", 1)[0]) > MAX_REQUEST_LINE:
             raise BadRequest(414, f"request line longer than {MAX_REQUEST_LINE} bytes")
-        if len(data) > MAX_HEAD:
+        if len(head) > MAX_HEAD:
             raise BadRequest(431, f"request head longer than {MAX_HEAD} bytes")
+        if end >= 0:
+            return head, data[end + 4:]
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise BadRequest(408, "request head not complete in time")
@@ -73,7 +77,6 @@ def read_request(conn: socket.socket, deadline: float) -> tuple[bytes, bytes]:
         if not chunk:
             raise ConnectionError("connection closed inside the HTTP request head")
         data += chunk
-    return data[:end], data[end + 4:]
 
 
 def _target(host: str, port: int | None, *, what: str) -> SocksAddr:

@@ -21,6 +21,7 @@ from ..errors import AnyTLSError, Reason, StreamOpenError
 from ..reuse import fin_linger
 from ..socksaddr import SocksAddr, encode_socksaddr
 from .client import Client
+from .diagnose import connect_failure, stream_failure
 from .httpproxy import REASONS, BadRequest, parse_head, read_request, response
 from .listener import ThreadedListener
 from .relay import relay_stream
@@ -83,17 +84,20 @@ class ProtocolViolation(Exception):
 
 class LocalAuth:
     """``--local-auth USER:PASS``: who may use the local proxy port. SOCKS5 clients log in with
-    username/password (RFC 1929), HTTP clients with ``Proxy-Authorization: Basic``. Both parts
-    are compared in constant time."""
+    username/password (RFC 1929), HTTP clients with ``Proxy-Authorization: Basic``. More
+    users (``others``: (username, password) pairs) come from a config file's list. Every pair
+    is compared, each part in constant time."""
 
-    def __init__(self, username: str, password: str) -> None:
-        self._username = username.encode("utf-8")
-        self._password = password.encode("utf-8")
+    def __init__(self, username: str, password: str, *others: tuple[str, str]) -> None:
+        self._credentials = [(name.encode("utf-8"), secret.encode("utf-8"))
+                             for name, secret in ((username, password), *others)]
 
     def matches(self, username: bytes, password: bytes) -> bool:
-        # & rather than and: both comparisons always run
-        return (hmac.compare_digest(username, self._username)
-                & hmac.compare_digest(password, self._password))
+        # | and & rather than or and and: every comparison always runs
+        found = False
+        for name, secret in self._credentials:
+            found |= hmac.compare_digest(username, name) & hmac.compare_digest(password, secret)
+        return found
 
     def basic_matches(self, authorization: str | None) -> bool:
         """``Basic base64(user:pass)`` (RFC 7617) with the right credentials?"""
@@ -119,14 +123,14 @@ class ProxyInbound(ThreadedListener):
     thread_name = "anytls-in"
 
     def __init__(self, listen: tuple[str, int], client: Client, *,
-                 auth: LocalAuth | None = None) -> None:
-        super().__init__(listen)
+                 auth: LocalAuth | None = None, max_connections: int | None = None) -> None:
+        super().__init__(listen, max_connections=max_connections)
         self.client = client
         self.auth = auth
 
     def start(self) -> None:
         super().start()
-        log.info("SOCKS5/HTTP proxy listening on %s:%d", *self.address)
+        log.debug("SOCKS5/HTTP proxy listening on %s:%d", *self.address)
         if self.auth is None and not ipaddress.ip_address(self.address[0]).is_loopback:
             log.warning("the SOCKS5/HTTP port %s:%d is open to other machines without "
                         "--local-auth: anyone who reaches it can use your server",
@@ -160,10 +164,10 @@ class ProxyInbound(ThreadedListener):
         try:
             return self.client.open_stream(target, first_data=first_data)
         except StreamOpenError as exc:
-            log.info("%s: %s: %s", name, target, exc)
+            log.info("%s: %s: %s", name, target, stream_failure(exc, exc.reason))
             return exc
         except (OSError, AnyTLSError) as exc:
-            log.warning("%s: cannot reach the anytls server: %s", name, exc)
+            log.warning("%s: %s", name, connect_failure(exc, self.client.config.server))
             return server_failure(exc)
 
     # ---- SOCKS5 ----
@@ -185,6 +189,9 @@ class ProxyInbound(ThreadedListener):
         if target is None:
             self._socks_reply(conn, REP_ADDRESS_TYPE_NOT_SUPPORTED)
             raise ProtocolViolation(f"SOCKS5 address type {atyp} not supported")
+        if not target.host:  # no name to resolve: as a name that does not resolve
+            self._socks_reply(conn, REP_HOST_UNREACHABLE)
+            raise ProtocolViolation("SOCKS5 target with an empty domain name")
         if command == SOCKS_CMD_UDP_ASSOCIATE:
             self._udp_associate(conn, name)
             return
@@ -292,4 +299,5 @@ class ProxyInbound(ThreadedListener):
         if answered is not None:
             session.server_answers_fin = answered
         if stream.answer is not None and stream.answer.reason is not None:
-            log.info("%s: closed: %s", name, stream.answer.text)
+            log.info("%s: closed: %s", name, stream_failure(stream.answer.text,
+                                                            stream.answer.reason))

@@ -4,7 +4,8 @@ thread whose connection has ended for the next one.
 
 ``close()`` stops accepting, wakes every connection still open (``_wake_all``, which a subclass
 extends to end its own sessions first) and joins every thread it started: nothing is left
-behind.
+behind. A service stopping gracefully calls ``stop_accepting()`` first, then ``drain(grace)``,
+which waits until nothing is ``busy()`` (or the grace period is over), then ``close()``.
 
 Running out of file descriptors is survived, not spun on. The listener holds at most
 ``max_connections`` connections at once (by default what RLIMIT_NOFILE leaves room for, with a
@@ -72,6 +73,8 @@ class ThreadedListener:
         #: sockets of live connections, woken by close(); a handler may swap in its TLS socket
         self._open_socks: set[socket.socket] = set()
         self._closing = threading.Event()
+        #: set by stop_accepting() (and so by close()): the accept loop ends
+        self._stopped = threading.Event()
         self._accept_thread: threading.Thread | None = None
         self._seq = 0
         self._active = 0  #: connections held now (under _lock; _room is signalled when one ends)
@@ -101,17 +104,17 @@ class ThreadedListener:
             try:
                 conn, peer = self._listener.accept()
             except OSError as exc:
-                if self._closing.is_set():
+                if self._stopped.is_set():
                     return
                 if exc.errno in _EXHAUSTED:
                     self._warn(f"accept failed ({exc.strerror}); trying again in "
                                f"{backoff * 1000:.0f} ms")
-                    self._closing.wait(backoff)
+                    self._stopped.wait(backoff)
                     backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             backoff = BACKOFF_FIRST
             with self._lock:
-                if self._closing.is_set():
+                if self._stopped.is_set():
                     conn.close()
                     return
                 self._seq += 1
@@ -122,14 +125,14 @@ class ThreadedListener:
             self.workers.spawn(partial(self._run, conn, peer, seq), f"{self.thread_name}-{seq}")
 
     def _wait_for_room(self) -> bool:
-        """Block while ``max_connections`` are held; False once closing."""
+        """Block while ``max_connections`` are held; False once accepting has stopped."""
         with self._room:
-            if self._active >= self.max_connections and not self._closing.is_set():
+            if self._active >= self.max_connections and not self._stopped.is_set():
                 self._warn(f"{self._active} connections, the limit: new ones wait in the "
                            "listen backlog until one ends (--max-connections)")
-            while self._active >= self.max_connections and not self._closing.is_set():
+            while self._active >= self.max_connections and not self._stopped.is_set():
                 self._room.wait()
-            return not self._closing.is_set()
+            return not self._stopped.is_set()
 
     def _warn(self, text: str) -> None:
         now = time.monotonic()
@@ -146,7 +149,7 @@ class ThreadedListener:
             with self._lock:
                 self._open_socks.discard(conn)
                 self._active -= 1
-                self._room.notify()
+                self._room.notify_all()  # the accept loop, and drain()
             conn.close()
 
     def _wake_all(self) -> None:
@@ -156,14 +159,34 @@ class ThreadedListener:
         for sock in socks:
             shutdown_quietly(sock)
 
-    def close(self) -> None:
-        """Stop accepting, wake every connection, and join every thread."""
+    def stop_accepting(self) -> None:
+        """Close the listening socket and join the accept thread; connections go on."""
         with self._room:
-            self._closing.set()
+            self._stopped.set()
             self._room.notify_all()
         shutdown_quietly(self._listener)  # wakes accept() on Linux
         self._listener.close()
         if self._accept_thread is not None:
             self._accept_thread.join()
+
+    def busy(self) -> int:
+        """What a graceful stop waits for (called under ``_lock``): connections held; the
+        server counts its streams instead (an idle session is no work to finish)."""
+        return self._active
+
+    def drain(self, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds until nothing is ``busy()``; returns what still is.
+        Whoever ends a piece of work notifies ``_room``."""
+        deadline = time.monotonic() + timeout
+        with self._room:
+            while (busy := self.busy()) and (remaining := deadline - time.monotonic()) > 0:
+                self._room.wait(remaining)
+            return busy
+
+    def close(self) -> None:
+        """Stop accepting, wake every connection, and join every thread."""
+        with self._room:
+            self._closing.set()
+        self.stop_accepting()
         self._wake_all()
         self.workers.close()

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 
+from .. import __version__
 from ..auth import check_auth, password_hash
 from ..config.links import format_link
 from ..config.model import User
@@ -61,6 +62,8 @@ class ServerConfig:
     #: more users, each with a password of its own: each session's log line names its user
     #: (decisions.md D44)
     users: tuple[User, ...] = ()
+    #: connections held at once (None: listener.default_max_connections())
+    max_connections: int | None = None
 
 
 @dataclass
@@ -119,6 +122,10 @@ class ServerSession(Session):
             log.warning("%s: %s (client %s)", self.label, effect.text, name)
         super()._apply(effect)
 
+    @property
+    def streams_running(self) -> int:
+        return self._streams_running
+
     def on_closed(self) -> None:
         with self._streams_done:
             while self._streams_running:
@@ -134,6 +141,7 @@ class ServerSession(Session):
         with self._streams_done:
             self._streams_running -= 1
             self._streams_done.notify_all()
+        self.server.stream_ended()
 
     def report(self, stream: Stream, error: str | None) -> None:
         """Tell the client how the outbound connection went (cmdSYNACK for v ≥ 2)."""
@@ -218,12 +226,16 @@ class Server(ThreadedListener):
         self.fingerprint = leaf_fingerprint(self.certificate_pem)
         self.stats = ServerStats()
         self._sessions: set[ServerSession] = set()
-        super().__init__(config.listen)
+        super().__init__(config.listen, max_connections=config.max_connections)
 
     def start(self) -> None:
         super().start()
-        log.info("anytls server listening on %s:%d", *self.address)
         fingerprint = format_fingerprint(self.fingerprint)
+        users = len(self.user_names)
+        # the start-up line: what runs, where, for how many, with which scheme and certificate
+        log.info("anytls server listening on %s:%d (anytls-ref %s; %d user%s; padding scheme "
+                 "md5 %s; certificate sha256 %s)", *self.address, __version__, users,
+                 "" if users == 1 else "s", self.scheme.md5, fingerprint)
         log.info("certificate sha256 %s (%s)", fingerprint,
                  self.config.cert_file or "self-signed, made at start")
         host = self.config.listen[0] if self.config.listen[0] not in ("", "0.0.0.0", "::") \
@@ -235,6 +247,14 @@ class Server(ThreadedListener):
 
     def on_accept(self) -> None:
         self.stats.add(connections=1)
+
+    def busy(self) -> int:
+        """Streams running (a graceful stop waits for them, not for idle sessions)."""
+        return sum(session.streams_running for session in self._sessions)
+
+    def stream_ended(self) -> None:
+        with self._room:
+            self._room.notify_all()  # drain() may be waiting for the last stream
 
     def _wake_all(self) -> None:
         with self._lock:

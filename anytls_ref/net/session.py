@@ -37,6 +37,8 @@ log = logging.getLogger("anytls_ref.session")
 DIRECT_READ_MIN = 1 << 14
 
 
+#: How much of the peer's first read a session keeps (client diagnoses: diagnose.py).
+FIRST_BYTES_KEPT = 64
 #: Session.probe_peer's frame: cmdWaste with no data.
 _WASTE_PROBE = FRAME_HEADER.pack(Command.WASTE, 0, 0)
 
@@ -77,6 +79,8 @@ class Session:
         self.error: BaseException | None = None
         self.frames_in = 0
         self.bytes_written = 0
+        #: the start of the first read from the peer (what a silent or foreign peer said)
+        self.first_bytes: bytes | None = None
 
     # ---- writing ----
 
@@ -203,6 +207,8 @@ class Session:
                     data = buf[HEADER_SIZE : HEADER_SIZE + length]
                     return self._read_rest(stream_id, data, decoder.take_partial(data))
             n = self.tls.recv_into(buf)
+            if self.first_bytes is None:
+                self.first_bytes = bytes(buf[:min(n, FIRST_BYTES_KEPT)])
             if n == 0:
                 return None
             if decoder.buffered == 0 and n >= HEADER_SIZE:

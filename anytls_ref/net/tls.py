@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -102,6 +103,61 @@ def server_identity(cert_file: str | None = None,
     return ctx, cert_pem
 
 
+class IdentityFileError(ValueError):
+    """A certificate, key or CA file that cannot be used: one line naming the file and why."""
+
+
+def _certificates(data: bytes, path: str, what: str) -> list[x509.Certificate]:
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError:
+        pass
+    if b"PRIVATE KEY-----" in data:
+        swapped = " (--cert and --key swapped?)" if what == "certificate" else ""
+        raise IdentityFileError(f"{what} {path}: holds a private key, not a certificate"
+                                f"{swapped}")
+    raise IdentityFileError(f"{what} {path}: no PEM certificate in it (expected "
+                            "-----BEGIN CERTIFICATE-----)")
+
+
+def check_server_files(cert_file: str, cert_pem: bytes, key_file: str, key_pem: bytes,
+                       now: datetime.datetime | None = None) -> list[str]:
+    """Check a certificate and key (the files' bytes) before the server loads them, so that
+    every mistake is one line naming the file: not PEM, swapped, encrypted, or the key of
+    another certificate (IdentityFileError). Returns warnings for a certificate that loads but
+    that clients verifying it will refuse (expired, not yet valid)."""
+    leaf = _certificates(cert_pem, cert_file, "certificate")[0]
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except TypeError:  # "Password was not given but private key is encrypted"
+        raise IdentityFileError(f"key {key_file}: encrypted with a passphrase; give it "
+                                "decrypted (openssl pkey -in KEY -out PLAIN.pem)") from None
+    except (ValueError, UnsupportedAlgorithm):
+        if b"BEGIN CERTIFICATE" in key_pem:
+            raise IdentityFileError(f"key {key_file}: holds a certificate, not a private key "
+                                    "(--cert and --key swapped?)") from None
+        raise IdentityFileError(f"key {key_file}: no PEM private key in it (expected "
+                                "-----BEGIN PRIVATE KEY-----)") from None
+    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if key.public_key().public_bytes(*spki) != leaf.public_key().public_bytes(*spki):
+        raise IdentityFileError(f"key {key_file} is not the key of certificate {cert_file} "
+                                "(their public keys differ)")
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    if leaf.not_valid_after_utc < now:
+        return [f"certificate {cert_file} expired on {leaf.not_valid_after_utc:%Y-%m-%d}: "
+                "clients that verify it will refuse it (a --pin still matches)"]
+    if leaf.not_valid_before_utc > now:
+        return [f"certificate {cert_file} is valid only from "
+                f"{leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC: clients that verify it will "
+                "refuse it until then (is this machine's clock right?)"]
+    return []
+
+
+def check_ca_file(path: str, data: bytes) -> None:
+    """IdentityFileError unless ``data`` (the file ``path``) holds a PEM certificate."""
+    _certificates(data, path, "CA file")
+
+
 def leaf_fingerprint(cert_pem: bytes) -> bytes:
     """SHA-256 of the first certificate in ``cert_pem`` (the leaf): what ``--pin`` names."""
     pem = cert_pem.decode("ascii", "replace")
@@ -141,6 +197,11 @@ class PinMismatchError(CertificateError):
 #: what the client's certificate error says to add (the server logs its fingerprint at start)
 TRUST_HINT = ("add --pin SHA256 (the fingerprint the server logs at start), --ca FILE, or "
               "--insecure")
+#: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH: a trusted
+#: certificate for another name than the one the client asked for
+NAME_MISMATCH = (62, 64)
+NAME_HINT = ("set --sni to a name the certificate holds, or check it with --pin SHA256 "
+             "instead, or --insecure")
 
 
 def connect_tls(ctx: ssl.SSLContext, raw: socket.socket, server_hostname: str,
@@ -153,6 +214,9 @@ def connect_tls(ctx: ssl.SSLContext, raw: socket.socket, server_hostname: str,
     try:
         tls = ctx.wrap_socket(raw, server_hostname=server_hostname, session=session)
     except ssl.SSLCertVerificationError as exc:
+        if exc.verify_code in NAME_MISMATCH:
+            raise CertificateError(f"certificate verify failed: it is not for "
+                                   f"{server_hostname!r} (SNI mismatch): {NAME_HINT}") from None
         raise CertificateError(f"certificate verify failed ({exc.verify_message or exc}): "
                                f"{TRUST_HINT}") from None
     if pin is not None:

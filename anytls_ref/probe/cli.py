@@ -19,21 +19,12 @@ import sys
 import time
 from collections.abc import Callable
 
+from ..config.argv import seconds
 from .client_probe import ClientProbe
 from .client_script import PROBE_SCHEME
 from .report import CheckResult, as_json, counts, exit_code, table
 from .server_checks import CHECKS
-from .server_probe import DEFAULT_TARGET_HOST, ServerProbe
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
+from .server_probe import DEFAULT_TARGET_HOST, PasswordRefused, ServerProbe
 
 
 def _target_host(text: str) -> str:
@@ -74,7 +65,7 @@ def add_probe_parser(sub) -> None:
                    help="scheme the probe server pushes (default: the probe's own)")
     c.add_argument("--socks", metavar="HOST:PORT",
                    help="the client's SOCKS5 port: the probe makes the traffic itself")
-    c.add_argument("--wait", type=_seconds, default=120.0, metavar="SECONDS",
+    c.add_argument("--wait", type=seconds, default=120.0, metavar="SECONDS",
                    help="without --socks, how long to wait for your requests (default 120)")
     c.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -142,6 +133,12 @@ def _probe_server(args, host_port) -> int:
             return _error(f"TLS with {args.address} failed: {exc}{hint}")
         except OSError as exc:
             return _error(f"cannot connect to {args.address}: {exc.strerror or exc}")
+        try:
+            probe.check_password()
+        except PasswordRefused as exc:
+            print(f"anytls-ref: error: authentication failed: {args.address} {exc}: wrong -p? "
+                  "(no check can pass without the password)", file=sys.stderr)
+            return 2
         results = probe.run(set(args.only) if args.only else None)
     return _show("server", args.address, results, args.json)
 

@@ -27,6 +27,16 @@ from .targets import EchoServer, refused_port
 DEFAULT_TARGET_HOST = "127.0.0.1"
 
 
+#: How long check_password waits for the server's first answer before letting the checks run
+#: (a version-1 server whose target is far may say nothing for a while).
+AUTH_WAIT = 2.0
+
+
+class PasswordRefused(Exception):
+    """The server ended the connection (or a fallback web server answered) right after the
+    probe's password: authentication failed, and no check can pass."""
+
+
 class ServerProbe:
     """The probe's side: how to reach the server, and the local targets its streams use."""
 
@@ -95,6 +105,29 @@ class ServerProbe:
     def preflight(self) -> None:
         """Raise OSError (or ssl.SSLError) if no TLS connection can be made at all."""
         self.raw().close()
+
+    def check_password(self) -> None:
+        """Raise PasswordRefused if the server closes, or answers like a web server, right
+        after the probe's password and a stream to the echo target (every check would FAIL
+        for that one reason). Frames, or silence for AUTH_WAIT, let the checks run."""
+        with self.raw() as peer:
+            peer.tls.settimeout(AUTH_WAIT)
+            try:
+                peer.send_auth(self.password, 0)
+                peer.send_settings(2, client="probe")
+                peer.open_stream(1, *self.target)
+                peer.send_data(1, b"probe")
+                answer = peer.tls.recv(64)
+            except TimeoutError:
+                return
+            except (ConnectionError, ssl.SSLError):  # a write into the closed connection
+                answer = b""
+        if not answer:
+            raise PasswordRefused("closed the connection right after the password")
+        if answer.startswith(b"HTTP/") or answer.lstrip().startswith(b"<"):
+            first_line = answer.split(b"\n", 1)[0].strip()[:40]
+            raise PasswordRefused(f"answered like a web server ({first_line!r}) right after "
+                                  "the password")
 
     def run(self, only: set[str] | None = None) -> list[CheckResult]:
         results = []

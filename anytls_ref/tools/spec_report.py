@@ -238,4 +238,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .pipes import run_into_pipe
+
+    sys.exit(run_into_pipe(main))
