@@ -6,163 +6,31 @@ work too (``-sni``, ``-padding-scheme``, ``-dr``, each as ``-flag VALUE`` or ``-
 anytls_ref/config/argv.py), and so do what users of other implementations hold: share links
 (config/links.py) and sing-box / mihomo config files with ``-c`` (config/files.py). A flag
 given on the command line wins over the link, the link over the file, the file over
-``ANYTLS_PASSWORD`` and the defaults. Any bad flag, file or address ends the program with one
-line on stderr and exit code 2.
+``ANYTLS_PASSWORD`` and the defaults (cli/options.py). Any bad flag, file or address ends the
+program with one line on stderr and exit code 2 (cli/inputs.py checks the files). This module
+builds the parser and runs each subcommand; anytls_ref/cli/ holds the parts they share.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import logging
 import os
-import signal
 import ssl
 import sys
-import threading
 
 from . import __version__
+from .cli.inputs import PASSWORD_ENV, first_given, given_password, host_port, read_scheme
+from .cli.options import CLIENT_LISTEN, SERVER_LISTEN, client_config, local_users, server_config
+from .cli.service import (DEFAULT_GRACE, LOG_LEVEL_ENV, LOG_LEVELS, log_level, os_reason, serve,
+                          setup_logging)
 from .config.argv import StrictParser, UsageError, go_bool, positive_int, seconds
-from .config.files import read_client_config, read_server_config
-from .config.links import format_link, parse_link
-from .config.model import ClientOptions, ConfigError, ServerOptions, User, check_users
-from .config.pin import format_fingerprint, parse_pin
-from .errors import PaddingSchemeError
-from .padding import DEFAULT_SCHEME, parse_scheme
-from .params import DEFAULT_IDLE_CHECK_INTERVAL, DEFAULT_IDLE_TIMEOUT, ClientParams
-from .version import PROTOCOL_VERSION
+from .config.links import format_link
+from .config.pin import format_fingerprint
+from .padding import parse_scheme
+from .params import DEFAULT_IDLE_CHECK_INTERVAL, DEFAULT_IDLE_TIMEOUT
 
 log = logging.getLogger("anytls_ref.cli")
-
-#: anytls-go's defaults for -l (cmd/server/main.go, cmd/client/main.go)
-SERVER_LISTEN = "0.0.0.0:8443"
-CLIENT_LISTEN = "127.0.0.1:1080"
-#: the password, when no flag, link or config file gives one (it does not show in ps)
-PASSWORD_ENV = "ANYTLS_PASSWORD"
-#: ``--log-level`` (before or after the subcommand), else the environment's LOG_LEVEL
-LOG_LEVELS = ("debug", "info", "warning", "error")
-LOG_LEVEL_ENV = "LOG_LEVEL"
-#: The most a config, padding scheme, password, certificate or key file may hold: each is a
-#: few KiB at most, and a larger one is the wrong file (a log, an image), not worth reading.
-MAX_INPUT_FILE = 1 << 20
-
-
-def host_port(text: str, *, what: str = "address") -> tuple[str, int]:
-    """``HOST:PORT`` or ``[V6]:PORT`` → (host, port)."""
-    host, sep, port = text.rpartition(":")
-    host = host.strip("[]") if host.startswith("[") else host
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise UsageError(f"{what} {text!r} is not HOST:PORT")
-    return host, int(port)
-
-
-def read_bytes(path: str, what: str) -> bytes:
-    """A small input file's bytes, or one line saying why not (missing, a directory,
-    unreadable, larger than MAX_INPUT_FILE)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_INPUT_FILE + 1)
-    except OSError as exc:
-        raise UsageError(f"{what} {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_INPUT_FILE:
-        raise UsageError(f"{what} {path}: larger than {MAX_INPUT_FILE >> 20} MiB; is it the "
-                         "right file?")
-    return data
-
-
-def read_scheme(path: str | None) -> bytes:
-    if path is None:
-        return DEFAULT_SCHEME
-    raw = read_bytes(path, "padding scheme")
-    # a file saved on Windows: the scheme is the same lines (and it is what clients receive)
-    raw = raw.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n")
-    return checked_scheme(raw, f"padding scheme {path}")
-
-
-def checked_scheme(raw: bytes, what: str) -> bytes:
-    """``raw`` if it is a valid padding scheme (strict: a bad line is an error naming it)."""
-    try:
-        parse_scheme(raw, strict=True)
-    except PaddingSchemeError as exc:
-        raise UsageError(f"{what}: {exc}") from None
-    return raw
-
-
-def identity_bytes(path: str, what: str) -> bytes:
-    """A certificate, key or CA file's bytes (read_bytes, in these files' older words for a
-    missing one)."""
-    if not os.path.lexists(path):
-        raise UsageError(f"{what} {path}: no such file")
-    return read_bytes(path, what)
-
-
-def server_identity_files(cert: str | None, key: str | None) -> tuple[str | None, str | None]:
-    """The certificate and key files, checked so that any mistake is one line naming the file
-    (net/tls.py check_server_files); a certificate clients will refuse is a warning."""
-    from .net.tls import IdentityFileError, check_server_files
-
-    if cert is None or key is None:
-        return cert, key
-    try:
-        warnings = check_server_files(cert, identity_bytes(cert, "certificate"),
-                                      key, identity_bytes(key, "key"))
-    except IdentityFileError as exc:
-        raise UsageError(str(exc)) from None
-    for warning in warnings:
-        log.warning("%s", warning)
-    return cert, key
-
-
-def ca_file(path: str | None) -> str | None:
-    """``--ca FILE`` (or a config's), checked to hold a PEM certificate."""
-    from .net.tls import IdentityFileError, check_ca_file
-
-    if path is not None:
-        try:
-            check_ca_file(path, identity_bytes(path, "CA file"))
-        except IdentityFileError as exc:
-            raise UsageError(str(exc)) from None
-    return path
-
-
-def read_text(path: str, what: str) -> str:
-    try:
-        return read_bytes(path, what).decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError:
-        raise UsageError(f"{what} {path}: not UTF-8 text") from None
-
-
-def given_password(args) -> str | None:
-    """``-p`` or ``--password-file`` (one of them), or None; an empty one is refused."""
-    if args.password is not None and args.password_file is not None:
-        raise UsageError("-p and --password-file: give one of them")
-    if args.password_file is not None:
-        password = read_text(args.password_file, "password file").rstrip("\r\n")
-        if not password:
-            raise UsageError(f"password file {args.password_file}: empty")
-        return password
-    if args.password == "":
-        raise UsageError("-p: an empty password is refused")
-    return args.password
-
-
-def load_config(path: str | None, reader, empty):
-    """The settings of a ``-c`` file, or ``empty`` without one."""
-    if path is None:
-        return empty
-    try:
-        return reader(read_text(path, "config"), os.path.dirname(os.path.abspath(path)))
-    except ConfigError as exc:
-        raise UsageError(f"config {path}: {exc}") from None
-
-
-def warn_unsupported(source: str, names: tuple[str, ...]) -> None:
-    if names:
-        log.warning("%s: not supported, ignored: %s", source, "; ".join(names))
-
-
-def first_given(*values):
-    return next((value for value in values if value is not None), None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -289,91 +157,6 @@ def add_common_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
                 add_common_flags(subcommand, top=False)
 
 
-#: ``--grace``'s default: seconds running streams get to finish after SIGTERM/SIGINT
-DEFAULT_GRACE = 5.0
-
-
-def log_level(args) -> str:
-    """``--log-level``, else LOG_LEVEL from the environment, else info."""
-    if args.log_level is not None:
-        return args.log_level
-    from_env = os.environ.get(LOG_LEVEL_ENV, "")
-    if not from_env:
-        return "info"
-    if from_env.lower() not in LOG_LEVELS:
-        raise UsageError(f"{LOG_LEVEL_ENV}={from_env[:40]!r} is not a log level: "
-                         f"{', '.join(LOG_LEVELS)}")
-    return from_env.lower()
-
-
-class LogFormatter(logging.Formatter):
-    """Each line starts with an ISO 8601 local time with its UTC offset, to the millisecond."""
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        moment = datetime.datetime.fromtimestamp(record.created).astimezone()
-        return moment.isoformat(timespec="milliseconds")
-
-
-def setup_logging(level: str) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(LogFormatter("%(asctime)s %(levelname)-7s %(message)s"))
-    logging.basicConfig(level=level.upper(), handlers=[handler])
-
-
-def server_config(args):
-    """The ServerConfig the command line (and its -c file) asks for."""
-    from .net.server import DEFAULT_USER, ServerConfig
-
-    if bool(args.cert) != bool(args.key):
-        raise UsageError("--cert and --key go together")
-    if not 1 <= args.min_version <= PROTOCOL_VERSION:
-        raise UsageError(f"--min-version {args.min_version}: this server speaks protocol "
-                         f"versions 1 to {PROTOCOL_VERSION}")
-    options = load_config(args.config, read_server_config, ServerOptions())
-    warn_unsupported(f"config {args.config}", options.unsupported)
-    password = given_password(args)
-    users = [User(DEFAULT_USER, password)] if password is not None else []
-    for spec in args.user:
-        name, colon, user_password = spec.partition(":")
-        if not colon or not name:
-            raise UsageError("--user takes NAME:PASSWORD (a name, a colon, then the password)")
-        users.append(User(name, user_password))
-    if not users:
-        users = list(options.users)
-    if not users and os.environ.get(PASSWORD_ENV):
-        users = [User(DEFAULT_USER, os.environ[PASSWORD_ENV])]
-    if not users:
-        raise UsageError(f"a password is needed: -p/--password PASSWORD, --password-file FILE, "
-                         f"--user NAME:PASSWORD, -c FILE or {PASSWORD_ENV}")
-    try:
-        check_users(users)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
-    cert, key = (args.cert, args.key) if args.cert else (options.cert_file, options.key_file)
-    if bool(cert) != bool(key):
-        raise UsageError(f"config {args.config}: a certificate needs its key and a key its "
-                         "certificate")
-    if args.padding_scheme is not None:
-        scheme = read_scheme(args.padding_scheme)
-    elif options.padding_scheme is not None:
-        scheme = checked_scheme(options.padding_scheme, f"config {args.config}: padding scheme")
-    else:
-        scheme = DEFAULT_SCHEME
-    cert, key = server_identity_files(cert, key)
-    return ServerConfig(
-        listen=host_port(args.listen, what="listen address") if args.listen
-        else options.listen or host_port(SERVER_LISTEN),
-        users=tuple(users),
-        cert_file=cert,
-        key_file=key,
-        padding_scheme=scheme,
-        fallback=host_port(args.fallback, what="fallback address") if args.fallback else None,
-        min_version=args.min_version,
-        trace=args.trace,
-        max_connections=args.max_connections,
-    )
-
-
 def run_server(args) -> int:
     from .net.server import Server
 
@@ -402,71 +185,6 @@ def server_stop_line(server, cut: int) -> str:
     return (f"anytls server stopped: {stats.sessions} sessions, {stats.streams} streams served "
             f"({stats.connections} connections, {stats.auth_failures} failed authentications)"
             + (f"; {cut} streams cut at the end of --grace" if cut else ""))
-
-
-def client_config(args):
-    """(the ClientConfig, the local listen address) the command line (and -c file) asks for."""
-    from .net.client import ClientConfig
-
-    options = load_config(args.config, read_client_config, ClientOptions())
-    warn_unsupported(f"config {args.config}", options.unsupported)
-    link = ClientOptions()
-    if args.server is not None and "://" in args.server:  # only anytls:// is a link
-        try:
-            link = parse_link(args.server)
-        except ConfigError as exc:
-            raise UsageError(str(exc)) from None
-        warn_unsupported("share link", link.unsupported)
-    elif args.server is not None:
-        link = ClientOptions(server=host_port(args.server, what="server"))
-
-    def said(name: str):  # the link's value, else the file's
-        return first_given(getattr(link, name), getattr(options, name))
-
-    server = said("server")
-    if server is None:
-        raise UsageError("the server is needed: -s/--server HOST:PORT or an anytls:// link, "
-                         "or -c FILE")
-    password = first_given(given_password(args), said("password"),
-                           os.environ.get(PASSWORD_ENV) or None)
-    if not password:  # [PARAM-PASSWORD] "Required"
-        raise UsageError(f"a password is needed: -p PASSWORD, --password-file FILE, "
-                         f"anytls://PASSWORD@HOST:PORT, -c FILE or {PASSWORD_ENV}")
-    try:
-        pin = parse_pin(args.pin) if args.pin is not None else said("pin")
-        params = ClientParams(password,
-                              first_given(args.idle_check, said("idle_check"),
-                                          DEFAULT_IDLE_CHECK_INTERVAL),
-                              first_given(args.idle_timeout, said("idle_timeout"),
-                                          DEFAULT_IDLE_TIMEOUT),
-                              first_given(args.min_idle, said("min_idle"), 0))
-    except ValueError as exc:  # ConfigError is one too
-        raise UsageError(str(exc)) from None
-    if args.heartbeat is not None and not args.heartbeat > 0:
-        raise UsageError("--heartbeat must be a positive number of seconds")
-    config = ClientConfig(server=server, password=password, sni=args.sni or said("sni"),
-                          insecure=args.insecure or bool(said("insecure")),
-                          ca_file=ca_file(args.ca or said("ca_file")),
-                          params=params, pin=pin, alpn=said("alpn") or (), name=said("name"),
-                          disable_reuse=bool(first_given(args.disable_reuse,
-                                                         said("disable_reuse"))),
-                          trace=args.trace, heartbeat=args.heartbeat,
-                          wait_synack=args.wait_synack)
-    listen = host_port(args.listen, what="listen address") if args.listen \
-        else options.listen or host_port(CLIENT_LISTEN)
-    return config, listen
-
-
-def local_users(args) -> tuple[tuple[str, str], ...]:
-    """Who may use the local port: ``--local-auth USER:PASS``, else the config file's users."""
-    from .config.fields import user_pass
-
-    if args.local_auth is None:
-        return load_config(args.config, read_client_config, ClientOptions()).local_users
-    try:
-        return (user_pass(args.local_auth, "--local-auth"),)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def run_client(args) -> int:
@@ -544,47 +262,6 @@ def run_padding(args) -> int:
 
 #: The largest write ``padding --simulate`` splits (it builds the bytes).
 MAX_SIMULATE = 1 << 24
-
-
-def os_reason(exc: OSError) -> str:
-    """An OSError's reason alone (socket.create_server appends the address it was binding)."""
-    return str(exc.strerror or exc).split(" (while attempting to bind")[0]
-
-
-class StopSignals:
-    """SIGTERM and SIGINT: the first asks for a graceful stop, a second exits at once."""
-
-    def __init__(self) -> None:
-        self.received = threading.Event()
-        self.name = ""
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._on_signal)
-
-    def _on_signal(self, signum: int, _frame) -> None:
-        if self.received.is_set():
-            # not through logging: its lock may be held by the code this handler interrupted
-            os.write(2, f"anytls-ref: {signal.Signals(signum).name} again: exiting at "
-                        "once\n".encode())
-            os._exit(0)
-        self.name = signal.Signals(signum).name
-        self.received.set()
-
-
-def serve(service, grace: float, stop_line) -> int:
-    """Run ``service`` (a ThreadedListener) until a signal, then stop as a service should:
-    no new connections at once, running work gets ``grace`` seconds to finish, the rest is
-    closed, and one stop line (``stop_line(cut)``) is logged. Exit code 0."""
-    signals = StopSignals()  # before the start-up line: whoever reads it may signal at once
-    with service:
-        signals.received.wait()
-        service.stop_accepting()
-        running = service.drain(0)
-        log.info("%s: not accepting connections; %s", signals.name,
-                 f"{running} running, given up to {grace:g} s to finish (--grace)" if running
-                 else "nothing running")
-        cut = service.drain(grace)
-    log.info("%s", stop_line(cut))
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,7 +70,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from anytls_ref.__main__ import UsageError, host_port  # noqa: E402
+from anytls_ref.cli.inputs import UsageError, host_port  # noqa: E402
 from interop.peers import peers_dir  # noqa: E402
 
 MiB = 1 << 20

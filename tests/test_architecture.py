@@ -2,8 +2,9 @@
 
 Every anytls_ref/*.py except __main__.py is pure; anytls_ref/net/ is where sockets, TLS and
 threads live and is exempt, as are the probe (anytls_ref/probe/) and the tools that print or read
-files (anytls_ref/tools/). Randomness and clocks are passed in, so these imports are banned, and
-a pure module imports none of net, probe or tools (they may import it).
+files (anytls_ref/tools/) and the command line's parts (anytls_ref/cli/). Randomness and clocks
+are passed in, so these imports are banned, and a pure module imports none of cli, net, probe or
+tools (they may import it).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ PURE_MODULES = sorted(p for p in PACKAGE.glob("*.py") if p.name != "__main__.py"
 FORBIDDEN = {"socket", "ssl", "threading", "time", "random", "select", "selectors", "asyncio",
              "os", "subprocess"}
 #: the package's subpackages that do I/O: a pure module imports none of them
-IO_SUBPACKAGES = {"net", "probe", "tools"}
+IO_SUBPACKAGES = {"cli", "net", "probe", "tools"}
 #: modules that implement no single spec section; their docstring still names the module
 NO_SPEC_SECTION = {"__init__.py": "anytls_ref — ", "errors.py": "anytls_ref.errors — "}
 

@@ -43,7 +43,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from anytls_ref import __version__
-from anytls_ref.__main__ import MAX_INPUT_FILE, build_parser, log_level, main, server_config
+from anytls_ref.__main__ import build_parser, main
+from anytls_ref.cli.inputs import MAX_INPUT_FILE
+from anytls_ref.cli.options import server_config
+from anytls_ref.cli.service import log_level
 from anytls_ref.config.files import read_client_config, read_server_config
 from anytls_ref.net import inbound as inbound_module
 from anytls_ref.net.client import Client, ClientConfig

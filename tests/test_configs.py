@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from anytls_ref.__main__ import build_parser, client_config, main, server_config
+from anytls_ref.__main__ import build_parser, main
+from anytls_ref.cli.options import client_config, server_config
 from anytls_ref.config.files import read_client_config, read_server_config
 from anytls_ref.config.model import ClientOptions, ConfigError, ServerOptions, User
 from anytls_ref.net.tls import write_self_signed

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from anytls_ref.__main__ import build_parser, client_config, main, server_config
+from anytls_ref.__main__ import build_parser, main
+from anytls_ref.cli.options import client_config, server_config
 from anytls_ref.config.model import User
 from anytls_ref.padding import DEFAULT_SCHEME
 from anytls_ref.params import DEFAULT_IDLE_CHECK_INTERVAL, DEFAULT_IDLE_TIMEOUT

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from anytls_ref.__main__ import build_parser, client_config
+from anytls_ref.__main__ import build_parser
+from anytls_ref.cli.options import client_config
 from anytls_ref.config.links import FORM, format_link, parse_link
 from anytls_ref.config.model import ClientOptions, ConfigError, User
 from anytls_ref.net.client import Client

@@ -258,7 +258,7 @@ def test_stop_of_zero_or_one_shapes_no_write(capsys, tmp_path):
 
 def test_inspector_accepts_what_the_server_accepts(tmp_path):
     # the inspector and `server --padding-scheme` share read_scheme (strict parsing)
-    from anytls_ref.__main__ import UsageError, read_scheme
+    from anytls_ref.cli.inputs import UsageError, read_scheme
 
     good = write(tmp_path, b"stop=3\n0=1-2\n1=5-9,c\n", "good.txt")
     assert parse_scheme(read_scheme(good)).stop == 3

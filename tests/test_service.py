@@ -33,7 +33,8 @@ import pytest
 import socks
 
 from anytls_ref import __version__
-from anytls_ref.__main__ import DEFAULT_GRACE, build_parser
+from anytls_ref.__main__ import build_parser
+from anytls_ref.cli.service import DEFAULT_GRACE
 from anytls_ref.net.client import Client, ClientConfig
 from anytls_ref.net.listener import RESERVED_FDS
 from anytls_ref.probe.scripting import eventually

@@ -17,7 +17,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from anytls_ref.__main__ import build_parser, client_config
+from anytls_ref.__main__ import build_parser
+from anytls_ref.cli.options import client_config
 from anytls_ref.config.model import User
 from anytls_ref.config.pin import format_fingerprint
 from anytls_ref.net.client import Client, ClientConfig
@@ -45,8 +46,10 @@ def test_two_users_each_authenticate_and_are_named(echo_server, caplog):
         open_one_stream(server, ALICE.password, echo_server.address)
         open_one_stream(server, BOB.password, echo_server.address)
         for wrong in ("alice's secreT", "bob's secret ", "alice"):
+            # waiting for the server's answer, so that the refusal reaches open_stream (by
+            # default the client answers at once and the stream just ends)
             with pytest.raises((StreamOpenError, OSError)):
-                open_one_stream(server, wrong, echo_server.address)
+                open_one_stream(server, wrong, echo_server.address, wait_synack=True)
         # each refused (the client tries a second session once: D32's retry)
         eventually(lambda: server.stats.auth_failures >= 3, 5.0, "three failures")
         assert server.stats.sessions == 2
