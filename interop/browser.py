@@ -17,7 +17,7 @@ loadEventEnd) show what a proxy's cost per connection means to a user.
   loop; it only talks to the local browser.
 * ``page_loads(socks_port)``: one warm-up load, then ``loads`` loads in the same browser; their
   times in ms. ``python interop/browser.py --socks PORT`` prints them, and ``--ours [--rtt MS]
-  [--fast-open]`` starts our own client and server (``python -m anytls_ref``) first, with the link
+  [--wait-synack]`` starts our own client and server (``python -m anytls_ref``) first, with the link
   emulator between them at that RTT, and loads through that pair; ``--direct`` loads without a
   proxy (what the browser and the page cost by themselves).
 
@@ -370,7 +370,7 @@ def page_loads(socks_port: int | None, *, loads: int = 7, warmup: int = 1, image
 # --------------------------------------------------------------------------- command line
 
 
-def start_ours(rtt_ms: float, fast_open: bool, workdir: Path) -> tuple[list, int]:
+def start_ours(rtt_ms: float, wait_synack: bool, workdir: Path) -> tuple[list, int]:
     """Our server and client (and, for rtt_ms > 0, the link emulator between them): the things
     to close, and the client's SOCKS5 port."""
     password = "browser-bench"
@@ -389,7 +389,7 @@ def start_ours(rtt_ms: float, fast_open: bool, workdir: Path) -> tuple[list, int
         things.append(peer_mod._spawn("client", [
             *ours, "client", "-l", f"{LOOPBACK}:{socks_port}", "-s", f"{target[0]}:{target[1]}",
             "-p", password, "--insecure", "--sni", "localhost",
-            *(["--fast-open"] if fast_open else [])], workdir))
+            *(["--wait-synack"] if wait_synack else [])], workdir))
         wait_for_port(LOOPBACK, socks_port, proc=things[-1])
     except BaseException:
         close_all(things)
@@ -414,7 +414,8 @@ def main() -> int:
                         help="start our client and server (python -m anytls_ref) and use them")
     parser.add_argument("--rtt", type=float, default=0.0,
                         help="with --ours: the link emulator's RTT in ms between them")
-    parser.add_argument("--fast-open", action="store_true", help="with --ours: client --fast-open")
+    parser.add_argument("--wait-synack", action="store_true",
+                        help="with --ours: client --wait-synack (D34)")
     parser.add_argument("--loads", type=int, default=7, help="measured loads (default 7)")
     parser.add_argument("--warmup", type=int, default=1, help="loads first (default 1)")
     parser.add_argument("--images", type=int, default=40, help="images per page (default 40)")
@@ -425,7 +426,7 @@ def main() -> int:
         print(MISSING)
         return 0
     with tempfile.TemporaryDirectory(prefix="anytls-browser-") as workdir:
-        things, port = start_ours(args.rtt, args.fast_open, Path(workdir)) if args.ours \
+        things, port = start_ours(args.rtt, args.wait_synack, Path(workdir)) if args.ours \
             else ([], args.socks)  # None with --direct
         try:
             times = page_loads(port, loads=args.loads, warmup=args.warmup, images=args.images,
