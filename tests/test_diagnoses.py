@@ -9,11 +9,9 @@ listening, a target the server cannot reach; and ``probe server`` against a wron
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import socks
@@ -24,12 +22,11 @@ from anytls_ref.net.server import Server, ServerConfig
 from anytls_ref.net.tls import write_self_signed
 from anytls_ref.probe.scripting import eventually
 from anytls_ref.probe.targets import refused_port
+from interop import peers as peer_mod
 from interop.targets import HTTPTarget, OneConnection
 
 PASSWORD = "diagnoses"
 WRONG = "not the password"
-PEERS = Path(os.environ.get("ANYTLS_PEERS_DIR", Path.home() / ".cache/anytls-ref/peers"))
-ANYTLS_GO_SERVER = PEERS / "anytls-go-v0.0.12" / "bin" / "anytls-server"
 
 
 def socks_attempt(proxy: ProxyInbound, target: tuple[str, int]) -> None:
@@ -102,27 +99,16 @@ def test_wrong_password_against_a_server_whose_fallback_is_a_web_server(web_serv
 
 
 @pytest.fixture
-def anytls_go_server():
-    if not ANYTLS_GO_SERVER.exists():
-        pytest.skip(f"anytls-go is not built ({ANYTLS_GO_SERVER}; make peers)")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen([str(ANYTLS_GO_SERVER), "-l", f"127.0.0.1:{port}", "-p", PASSWORD],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def anytls_go_server(installed_peer, tmp_path):
+    """A real anytls-go server (interop/peers.py), started as the interop matrix starts it."""
+    peer = installed_peer("anytls-go")
+    port = peer_mod.free_port()
+    proc = peer.start_server(tmp_path, port, PASSWORD)
     try:
-        def listening() -> bool:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            except OSError:
-                return False
-            return True
-
-        eventually(listening, 15.0, "anytls-go listening")
+        peer_mod.wait_for_port("127.0.0.1", port, timeout=15.0, proc=proc)
         yield ("127.0.0.1", port)
     finally:
-        proc.terminate()
-        proc.wait(10)
+        peer_mod.stop(proc)
 
 
 def test_wrong_password_against_anytls_go(caplog, echo_server, anytls_go_server):
