@@ -73,10 +73,16 @@ NGINX_ANSWER = (b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\nContent-Length: 0
 
 
 def nginx_like() -> OneConnection:
-    """A web server as nginx answers bytes that are not HTTP: a 400 status line, then close."""
+    """A web server as nginx answers bytes that are not HTTP: a 400 status line, then close,
+    lingering as nginx does (reading what still comes until EOF): closing with unread bytes
+    would reset the connection, and the reset can overtake the answer on its way back."""
     def answer(conn: socket.socket) -> None:
         conn.recv(65536)
         conn.sendall(NGINX_ANSWER)
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(5.0)  # nginx's lingering_timeout
+        while conn.recv(65536):
+            pass
 
     return OneConnection(answer)
 
